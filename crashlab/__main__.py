@@ -1,0 +1,3 @@
+from crashlab.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The run directory contract: ``runs/<run-id>/`` holds everything one drill (or stack) produced.
+
+Layout (DESIGN.md)::
+
+    runs/<run-id>/
+      manifest.json      scenario, seed, versions, runtime, ports, start/end
+      journal.jsonl      one event a line (crashlab.journal)
+      locust/            Locust CSV/JSON
+      logs/<service>.jsonl
+      traces/<service>.jsonl   OTLP JSON lines
+      prometheus/        config, rules copy, targets/ (file_sd), data/ (TSDB)
+      report/            index.html, report.md, summary.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crashlab.timeutil import utcnow
+
+#: Where runs go unless ``--runs-dir`` or ``CRASHLAB_RUNS_DIR`` says otherwise.
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def runs_root(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("CRASHLAB_RUNS_DIR")
+    return Path(env) if env else DEFAULT_RUNS_DIR
+
+
+def new_run_id(name: str) -> str:
+    """``20261129T174001Z-five-crash-3fa2``: sortable by time, readable, unique."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-") or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, name: str, root: Path | None = None) -> RunDir:
+        base = runs_root(root)
+        path = base / new_run_id(name)
+        run = cls(path)
+        for sub in (path, run.locust, run.logs, run.traces, run.prometheus, run.report):
+            sub.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / "journal.jsonl"
+
+    @property
+    def locust(self) -> Path:
+        return self.path / "locust"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def traces(self) -> Path:
+        return self.path / "traces"
+
+    @property
+    def prometheus(self) -> Path:
+        return self.path / "prometheus"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        return data
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into manifest.json (written atomically)."""
+        data = self.read_manifest()
+        data.update(fields)
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(self.manifest_path)
+        return data

@@ -1,0 +1,100 @@
+"""What every runtime (``local``, ``docker``) offers the drill runner and the CLI.
+
+``stack.local`` (supervised processes + a real Prometheus) and ``stack.docker`` (compose + the
+docker SDK) both implement :class:`Stack`. The drill runner only talks to this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from crashlab.errors import CrashlabError
+from crashlab.rundir import RunDir
+
+RuntimeName = Literal["local", "docker"]
+RestartPolicyName = Literal["no", "on-failure", "always"]
+ExitReason = Literal["clean", "panic", "oom", "killed", "crash"]
+
+#: The services a stack runs, besides its observability parts.
+SERVICES = ("odds", "game")
+
+
+class StackError(CrashlabError):
+    """A stack part failed to start, stop or answer; the message names the part and what to do."""
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    name: RestartPolicyName = "on-failure"
+    max_retries: int = 10
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+
+
+@dataclass
+class StackConfig:
+    """Everything needed to bring a stack up. Defaults give a healthy, hardened stack."""
+
+    run_dir: RunDir
+    runtime: RuntimeName = "local"
+    profile: str = "hardened"
+    #: switch overrides, for example ``{"circuit_breaker": {"enabled": False}}`` or ``{"retry": False}``
+    switches: dict[str, Any] = field(default_factory=dict)
+    #: memory limit per service in MB (None: no limit)
+    memory_limits_mb: dict[str, int] = field(default_factory=dict)
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    seed: int = 42
+    host: str = "127.0.0.1"
+    #: fixed ports per part (``game``, ``odds``, ``prometheus``, ``supervisor``); missing or 0: a free port
+    ports: dict[str, int] = field(default_factory=dict)
+    with_prometheus: bool = True
+    #: ``fast`` (drill windows, seconds) or ``real`` (SRE-book windows) alert windows
+    alert_windows: Literal["fast", "real"] = "fast"
+    #: extra environment for the services
+    env: dict[str, str] = field(default_factory=dict)
+    health_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    name: str
+    pid: int | None
+    url: str
+    healthy: bool
+    restarts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "url": self.url, "healthy": self.healthy, "restarts": self.restarts}
+
+
+class Stack(Protocol):
+    """A running stack. ``urls`` has at least ``game``, ``odds`` and ``prometheus``."""
+
+    @property
+    def runtime(self) -> RuntimeName: ...
+
+    @property
+    def run_dir(self) -> RunDir: ...
+
+    @property
+    def urls(self) -> dict[str, str]: ...
+
+    @property
+    def admin_token(self) -> str: ...
+
+    def status(self) -> list[PartStatus]: ...
+
+    def pid(self, service: str) -> int | None:
+        """The current PID of a service's process (local runtime; None when it is down)."""
+        ...
+
+    def add_scrape_target(self, job: str, url: str) -> None:
+        """Let Prometheus scrape ``url`` (``http://host:port``, path ``/metrics``) as ``job``."""
+        ...
+
+    def remove_scrape_target(self, job: str) -> None: ...
+
+    def down(self) -> None:
+        """Stop everything this stack started; nothing is left running."""
+        ...
