@@ -1,0 +1,57 @@
+"""``crashlab validate FILE...`` and ``crashlab schema``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chaos.plan import plan
+from chaos.scenario.durations import format_duration
+from chaos.scenario.errors import Problem
+from chaos.scenario.schema import scenario_schema_text
+from chaos.scenario.validate import check_file
+
+
+def _expand_paths(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted([*path.glob("*.yaml"), *path.glob("*.yml")]))
+        else:
+            files.append(path)
+    return files
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def validate_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Check drill FILES (or folders of them) completely; print every problem, sorted by line.
+
+    Each problem is one line, path:line: field.path: message. A good file prints
+    "ok: PATH (N steps, T total)". Exit 1 when any file has a problem, else 0.
+    """
+    problems: list[Problem] = []
+    for path in _expand_paths(files):
+        scenario, found = check_file(path)
+        if scenario is None:
+            problems.extend(found)
+            for problem in found:
+                click.echo(str(problem))
+            continue
+        drill = plan(scenario)
+        click.echo(f"ok: {path} ({len(drill.steps)} steps, {format_duration(drill.total_s)} total)")
+    if problems:
+        count = len(problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''}", err=True)
+        ctx.exit(1)
+
+
+@click.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of drill files (make schema writes it to scenarios/schema.json)."""
+    click.echo(scenario_schema_text(), nl=False)
+
+
+COMMANDS: list[click.Command] = [validate_command, schema_command]

@@ -1,0 +1,309 @@
+"""Checks that need the whole scenario, after the model accepted it.
+
+Every finding is an error (no warnings): a drill either runs as written or not at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from chaos.scenario.durations import format_duration
+from chaos.scenario.messages import convert, format_loc, suggest
+from chaos.scenario.model import (
+    FaultStep,
+    GroupStep,
+    HttpCheck,
+    HttpGuardrail,
+    HttpProbe,
+    Probe,
+    PromQLGuardrail,
+    PromQLProbe,
+    Scenario,
+    Step,
+)
+from chaos.scenario.promql import promql_errors
+from chaos.scenario.timeline import expand, length_s
+from crashlab.errors import CrashlabError
+
+Loc = tuple[str | int, ...]
+Finding = tuple[Loc, str]
+
+#: The alert names of docs/contracts.md, used when no rule file is there to read.
+KNOWN_ALERTS = (
+    "ErrorBudgetBurnPage",
+    "ErrorBudgetBurnTicket",
+    "LatencyBudgetBurnPage",
+    "LatencyBudgetBurnTicket",
+    "CrashLoop",
+    "PanicRate",
+    "WinRateDeviation",
+    "HighP99Latency",
+    "DependencyCircuitOpen",
+)
+RULES_DIR = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules"
+PLACEHOLDERS = ("game", "odds", "prometheus")
+PROFILES = ("naive", "hardened")
+#: The admin API's TTL limit (docs/contracts.md).
+MAX_TTL_S = 3600.0
+_LOOPBACK_HOSTS = ("localhost", "::1")
+_EPSILON = 1e-9
+
+
+def alert_names(rules_dir: Path = RULES_DIR) -> tuple[str, ...]:
+    """Alert names from ``stack/prometheus/rules/**/*.yml``; the contract's list when there are none.
+    Read again only when a rule file changes."""
+    files = sorted([*rules_dir.rglob("*.yml"), *rules_dir.rglob("*.yaml")])
+    signature = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return _alerts_in(tuple(signature)) or KNOWN_ALERTS
+
+
+@functools.lru_cache(maxsize=8)
+def _alerts_in(files: tuple[tuple[str, int, int], ...]) -> tuple[str, ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    names: list[str] = []
+    for name, _mtime, _size in files:
+        try:
+            doc = yaml.load(Path(name).read_text(encoding="utf-8"), Loader=loader)
+        except (OSError, yaml.YAMLError):
+            continue
+        groups = doc.get("groups", []) if isinstance(doc, dict) else []
+        for group in groups if isinstance(groups, list) else []:
+            rules = group.get("rules", []) if isinstance(group, dict) else []
+            for rule in rules if isinstance(rules, list) else []:
+                if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                    names.append(rule["alert"])
+    return tuple(dict.fromkeys(names))
+
+
+def _walk_steps(steps: list[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
+    for i, step in enumerate(steps):
+        here = (*loc, i)
+        yield step, here
+        if isinstance(step, GroupStep):
+            yield from _walk_steps(step.children, (*here, step.mode))
+
+
+def _check_step(step: Step, loc: Loc, scenario: Scenario, runtime_known: bool) -> Iterator[Finding]:
+    if step.repeat is not None and step.repeat.count > 1:
+        one = length_s(step.model_copy(update={"repeat": None}))
+        if step.repeat.every + _EPSILON < one:
+            yield (
+                (*loc, "repeat", "every"),
+                f"repeats would overlap: every {format_duration(step.repeat.every)} is shorter than "
+                f"the step ({format_duration(one)})",
+            )
+    if not isinstance(step, FaultStep):
+        return
+    fault = step.fault
+    if step.duration is None and not fault.instant:
+        yield (*loc, "duration"), f"required field missing (the TTL of a {fault.type} fault)"
+    if step.duration is not None and step.duration > MAX_TTL_S + _EPSILON:
+        yield (
+            (*loc, "duration"),
+            f"must be <= 1h, the longest TTL a fault may have (got {format_duration(step.duration)})",
+        )
+    family = fault.family
+    runtime = scenario.target.runtime
+    if runtime_known and family == "process" and runtime != "local":
+        yield (
+            (*loc, "fault", "type"),
+            f"{fault.type} needs target.runtime local (got {runtime!r}); use container.*",
+        )
+    if runtime_known and family == "container" and runtime != "docker":
+        yield (
+            (*loc, "fault", "type"),
+            f"{fault.type} needs target.runtime docker (got {runtime!r}); use process.*",
+        )
+    ramp_to = getattr(fault, "ramp_to_ms", None)
+    ramp = getattr(fault, "ramp", 0.0)
+    if ramp_to is not None and not ramp:
+        yield (*loc, "fault", "ramp"), f"required field missing (how long the ramp to {ramp_to:g} ms takes)"
+    if ramp and ramp_to is None:
+        yield (
+            (*loc, "fault", "ramp_to_ms"),
+            f"required field missing (where the {format_duration(ramp)} ramp ends)",
+        )
+    if ramp and step.duration is not None and ramp > step.duration + _EPSILON:
+        yield (
+            (*loc, "fault", "ramp"),
+            f"the ramp ({format_duration(ramp)}) is longer than the step ({format_duration(step.duration)})",
+        )
+
+
+def _check_url(check: HttpCheck, loc: Loc) -> Iterator[Finding]:
+    where = (*loc, "http", "url")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(check.url) if name is not None]
+    except ValueError as exc:
+        yield where, f"bad placeholder: {exc} (got {check.url!r})"
+        return
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            choices = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            yield where, f"unknown placeholder {{{name}}}; use {choices}{suggest(name, PLACEHOLDERS)}"
+    if fields:
+        return
+    parts = urlsplit(check.url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        yield (
+            where,
+            f"must be an http(s) URL or start with {{game}}, {{odds}} or {{prometheus}} (got {check.url!r})",
+        )
+    elif not (host in _LOOPBACK_HOSTS or host.startswith("127.")):
+        yield where, f"drills only talk to loopback (127.0.0.0/8, localhost) (got host {host!r})"
+
+
+def _probes(scenario: Scenario) -> Iterator[tuple[Probe, Loc]]:
+    steady = scenario.steady_state
+    for i, probe in enumerate(steady.before):
+        yield probe, ("steady_state", "before", i)
+    if steady.during is not None:
+        for i, probe in enumerate(steady.during.probes):
+            yield probe, ("steady_state", "during", "probes", i)
+    for i, probe in enumerate(steady.after):
+        yield probe, ("steady_state", "after", i)
+
+
+def _unique(items: list[tuple[str, Loc]], what: str, where: Callable[[Loc], str]) -> Iterator[Finding]:
+    first: dict[str, Loc] = {}
+    for name, loc in items:
+        if name in first:
+            yield (*loc, "name"), f"duplicate {what} name {name!r} (first {where(first[name])})"
+        else:
+            first[name] = loc
+
+
+def _always(_: Loc) -> bool:
+    return True
+
+
+def _at(loc: Loc) -> str:
+    return f"at {format_loc(loc)}"
+
+
+def check(
+    scenario: Scenario,
+    base_dir: Path | None = None,
+    intact: Callable[[Loc], bool] = _always,
+    where: Callable[[Loc], str] = _at,
+) -> list[Finding]:
+    """Every semantic problem of a scenario the model accepted. ``base_dir``: the file's folder.
+
+    ``intact(loc)`` says whether that part of the file made it into ``scenario`` (False when the model
+    rejected it and it was left out); checks that depend on a missing part are skipped. ``where(loc)``
+    names another place in the file in a message (default ``at timeline[0]``; the loader says ``on line 5``).
+    """
+    found: list[Finding] = []
+    steps = list(_walk_steps(scenario.timeline, ("timeline",)))
+    found.extend(_unique([(step.name, loc) for step, loc in steps], "step", where))
+    runtime_known = intact(("target", "runtime"))
+    for step, loc in steps:
+        found.extend(_check_step(step, loc, scenario, runtime_known))
+
+    load = scenario.load
+    if load is not None and intact(("load",)):
+        end = load.total_s
+        which = "load.duration" if load.stages is None else "the sum of load.stages"
+        for planned in expand(scenario.timeline):
+            if planned.end_s > end + _EPSILON:
+                found.append(
+                    (
+                        (*planned.loc, "at"),
+                        f"{planned.label} ends at {format_duration(planned.end_s)}, after the load ends at "
+                        f"{format_duration(end)} ({which})",
+                    )
+                )
+        if load.request_mix and not any(load.request_mix.values()):
+            found.append((("load", "request_mix"), "every weight is 0"))
+
+    probes = list(_probes(scenario))
+    found.extend(_unique([(p.name, loc) for p, loc in probes], "probe", where))
+    for probe, loc in probes:
+        if isinstance(probe, HttpProbe):
+            found.extend(_check_url(probe.http, loc))
+        elif not probe.promql.strip():
+            found.append(((*loc, "promql"), "must not be empty"))
+    guardrails = [(g, ("guardrails", i)) for i, g in enumerate(scenario.guardrails)]
+    found.extend(_unique([(g.name, loc) for g, loc in guardrails], "guardrail", where))
+    for guardrail, loc in guardrails:
+        if isinstance(guardrail, HttpGuardrail):
+            found.extend(_check_url(guardrail.http, loc))
+        elif not guardrail.promql.strip():
+            found.append(((*loc, "promql"), "must not be empty"))
+
+    queries = [(p.promql, (*loc, "promql")) for p, loc in probes if isinstance(p, PromQLProbe)]
+    queries += [(g.promql, (*loc, "promql")) for g, loc in guardrails if isinstance(g, PromQLGuardrail)]
+    queries = [(query, loc) for query, loc in queries if query.strip()]
+    for index, message in promql_errors([q for q, _ in queries]).items():
+        found.append((queries[index][1], f"PromQL: {message} (got {queries[index][0]!r})"))
+
+    expectations = scenario.expectations
+    known = alert_names()
+    for key in ("alerts_fired", "alerts_not_fired"):
+        for i, alert in enumerate(getattr(expectations, key)):
+            if alert not in known:
+                hint = suggest(alert, known) or f"; alerts: {', '.join(known)}"
+                found.append((("expectations", key, i), f"unknown alert {alert!r}{hint}"))
+    both = set(expectations.alerts_fired) & set(expectations.alerts_not_fired)
+    for alert in sorted(both):
+        found.append((("expectations", "alerts_not_fired"), f"{alert!r} is also in alerts_fired"))
+    low, high = expectations.availability_min, expectations.availability_max
+    if low is not None and high is not None and low > high:
+        found.append((("expectations", "availability_min"), f"is above availability_max ({low} > {high})"))
+
+    if intact(("target", "profile")) and intact(("target", "switches")):
+        found.extend(_check_profile(scenario, base_dir))
+    return found
+
+
+def _check_profile(scenario: Scenario, base_dir: Path | None) -> Iterator[Finding]:
+    """The profile exists and is valid, and every switch override has known, valid settings (checked
+    with the service's own profile model, ``service.profile``)."""
+    profile = scenario.target.profile
+    path: Path | None = None
+    if profile not in PROFILES:
+        path = Path(profile)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            hint = suggest(profile, PROFILES)
+            yield (
+                ("target", "profile"),
+                f"must be naive, hardened or a profile YAML file; no file {str(path)!r}{hint}",
+            )
+            return
+    try:
+        from service.profile import Profile, load_profile
+    except ModuleNotFoundError:  # an install without the service: nothing to check against
+        return
+    for name, override in scenario.target.switches.items():
+        if isinstance(override, bool):
+            continue
+        model = Profile.model_fields[name].annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        try:
+            model.model_validate(override)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc, message = convert(err, override, root=model)
+                yield ("target", "switches", name, *loc), message
+    if path is not None:
+        try:
+            load_profile(str(path), env={})
+        except CrashlabError as exc:
+            yield ("target", "profile"), f"invalid profile: {exc}"

@@ -1,0 +1,100 @@
+"""A timeline expanded into flat steps: every repeat, parallel and sequential group resolved to absolute
+offsets from the timeline start. :mod:`chaos.plan` builds the drill's plan on it; the semantic checks use it
+too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaos.scenario.model import FaultBase, FaultStep, Step
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One fault injection of the plan."""
+
+    #: the step's own name in the file
+    name: str
+    #: unique in the plan: group path and repeat numbers, e.g. ``stall#3`` or ``burst#2/a``; the fault's
+    #: name in the journal, in ``crashlab_fault_active{fault=...}`` and in the admin API
+    label: str
+    #: seconds from the timeline start
+    start_s: float
+    #: seconds the fault stays (its TTL); 0 for an instant fault without a duration
+    duration_s: float
+    fault: FaultBase
+    #: names of the enclosing groups, outermost first
+    group: tuple[str, ...]
+    #: 0-based occurrence of this step when it (not its group) repeats
+    repeat: int
+    #: where the step is in the file, e.g. ``("timeline", 1, "parallel", 0)``
+    loc: Loc
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+    @property
+    def instant(self) -> bool:
+        return self.fault.instant
+
+
+def span_s(step: Step) -> float:
+    """How long one occurrence of a step lasts (without its ``at`` and repeats)."""
+    if isinstance(step, FaultStep):
+        return step.duration or 0.0
+    if step.parallel is not None:
+        return max((child.at + length_s(child) for child in step.parallel), default=0.0)
+    return sum(child.at + length_s(child) for child in step.sequence or [])
+
+
+def length_s(step: Step) -> float:
+    """How long a step lasts with all its repeats, from its start."""
+    one = span_s(step)
+    if step.repeat is None:
+        return one
+    return (step.repeat.count - 1) * step.repeat.every + one
+
+
+def _expand(
+    step: Step, start: float, group: tuple[str, ...], prefix: str, loc: Loc, out: list[PlanStep]
+) -> None:
+    count = step.repeat.count if step.repeat else 1
+    every = step.repeat.every if step.repeat else 0.0
+    for index in range(count):
+        begin = start + index * every
+        label = f"{prefix}{step.name}" + (f"#{index + 1}" if step.repeat else "")
+        if isinstance(step, FaultStep):
+            out.append(
+                PlanStep(
+                    name=step.name,
+                    label=label,
+                    start_s=round(begin, 6),
+                    duration_s=step.duration or 0.0,
+                    fault=step.fault,
+                    group=group,
+                    repeat=index,
+                    loc=loc,
+                )
+            )
+            continue
+        inner = (*group, step.name)
+        if step.parallel is not None:
+            for i, child in enumerate(step.parallel):
+                _expand(child, begin + child.at, inner, f"{label}/", (*loc, "parallel", i), out)
+        else:
+            cursor = begin
+            for i, child in enumerate(step.sequence or []):
+                cursor += child.at
+                _expand(child, cursor, inner, f"{label}/", (*loc, "sequence", i), out)
+                cursor += length_s(child)
+
+
+def expand(timeline: list[Step]) -> list[PlanStep]:
+    """The flat steps of a timeline, sorted by start (ties keep file order)."""
+    out: list[PlanStep] = []
+    for i, step in enumerate(timeline):
+        _expand(step, step.at, (), "", ("timeline", i), out)
+    return sorted(out, key=lambda s: s.start_s)
