@@ -65,7 +65,13 @@ class PartStatus:
     restarts: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": self.pid, "url": self.url, "healthy": self.healthy, "restarts": self.restarts}
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "url": self.url,
+            "healthy": self.healthy,
+            "restarts": self.restarts,
+        }
 
 
 class Stack(Protocol):

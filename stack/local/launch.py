@@ -1,0 +1,282 @@
+"""``stack.local.up``: bring a local stack up (odds, game, Prometheus under one supervisor).
+
+Steps: refuse if a stack already runs; find the ``prometheus`` binary; choose and check loopback
+ports; write the Prometheus config, rules and targets into the run directory; write the supervisor
+spec; start the detached supervisor; wait until every part is healthy. On any failure everything
+started so far is stopped before the :class:`StackError` is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from crashlab.journal import Journal
+from crashlab.timeutil import iso, utcnow
+from stack.local.ports import allocate
+from stack.local.running import LocalStack, stop_supervisor
+from stack.local.spec import PartSpec, RestartSpec, SupervisorSpec, write_spec
+from stack.local.state import StackState, read_state, remove_state, state_path, write_state
+from stack.prometheus.config import write_config, write_target
+from stack.runtime import SERVICES, StackConfig, StackError
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "service" / "profiles"
+INSTALL_HINT = (
+    "install it (`make setup`, or `apt-get install prometheus`, or `brew install prometheus`), "
+    "point CRASHLAB_PROMETHEUS_BIN at it, or use `--runtime docker`"
+)
+
+
+def prometheus_binary() -> str:
+    """The Prometheus server binary: ``$CRASHLAB_PROMETHEUS_BIN`` or ``prometheus`` on ``PATH``."""
+    explicit = os.environ.get("CRASHLAB_PROMETHEUS_BIN")
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise StackError(
+                f"prometheus: CRASHLAB_PROMETHEUS_BIN={explicit} is not an executable file; {INSTALL_HINT}"
+            )
+        return explicit
+    found = shutil.which("prometheus")
+    if not found:
+        raise StackError(f"prometheus: the `prometheus` binary is not on PATH; {INSTALL_HINT}")
+    return found
+
+
+def up(
+    config: StackConfig,
+    *,
+    commands: Mapping[str, Sequence[str]] | None = None,
+    state_file: Path | None = None,
+) -> LocalStack:
+    """Start a local stack for ``config`` and return it once every part is healthy.
+
+    ``commands`` replaces the command line of a service (tests of the supervisor itself); the
+    service still gets its port in ``CRASHLAB_PORT`` and the rest of its environment.
+    """
+    if config.runtime != "local":
+        raise StackError(f"stack: stack.local cannot run the {config.runtime!r} runtime")
+    state_file = (state_file or state_path()).absolute()
+    existing = read_state(state_file)
+    if existing is not None:
+        if existing.supervisor_alive():
+            raise StackError(
+                f"stack: a local stack is already running (supervisor pid {existing.supervisor_pid}, "
+                f"run {existing.run_id}, state {state_file}); run `crashlab down` first"
+            )
+        remove_state(state_file)
+    prom_bin = prometheus_binary() if config.with_prometheus else None
+    parts = ("odds", "game", "prometheus", "supervisor") if prom_bin else ("odds", "game", "supervisor")
+    ports = allocate(config.host, config.ports, parts)
+    run_dir = config.run_dir
+    run_path = run_dir.path.absolute()
+    for sub in (run_dir.logs, run_dir.traces, run_dir.prometheus):
+        sub.mkdir(parents=True, exist_ok=True)
+    host = config.host
+    urls = {part: f"http://{host}:{port}" for part, port in ports.items()}
+    token = secrets.token_urlsafe(24)
+    restart = RestartSpec(
+        name=config.restart_policy.name,
+        max_retries=config.restart_policy.max_retries,
+        backoff_initial_s=config.restart_policy.backoff_initial_s,
+        backoff_max_s=config.restart_policy.backoff_max_s,
+    )
+    profile = _profile_argument(config, run_path)
+    switch_env = _switch_env(config.switches)
+    specs: list[PartSpec] = []
+    for service in SERVICES:
+        env = {**config.env, **switch_env, "CRASHLAB_ADMIN_TOKEN": token}
+        env |= {"CRASHLAB_PORT": str(ports[service]), "CRASHLAB_HOST": host}
+        if commands and service in commands:
+            argv = list(commands[service])
+        else:
+            argv = _service_argv(service, config, ports, urls, run_path, profile)
+        limit_mb = config.memory_limits_mb.get(service)
+        if limit_mb is not None and limit_mb <= 0:
+            raise StackError(f"{service}: memory limit must be a positive number of MB, got {limit_mb}")
+        specs.append(
+            PartSpec(
+                name=service,
+                argv=argv,
+                env=env,
+                url=urls[service],
+                health_url=urls[service] + "/healthz",
+                output_path=str(run_path / "logs" / f"{service}.stdout.log"),
+                restart=restart,
+                memory_limit_bytes=limit_mb * 1024 * 1024 if limit_mb else None,
+            )
+        )
+    if prom_bin:
+        specs.append(_prometheus_part(prom_bin, config, run_path, ports, urls, restart))
+    spec = SupervisorSpec(
+        run_id=run_dir.run_id,
+        run_path=str(run_path),
+        host=host,
+        port=ports["supervisor"],
+        parts=specs,
+        alerts_url=urls.get("prometheus"),
+    )
+    spec_path = run_path / "supervisor.json"
+    write_spec(spec, spec_path)
+    pid = _spawn_supervisor(spec_path)
+    state = StackState(
+        supervisor_pid=pid,
+        supervisor_create_time=_create_time(pid),
+        pgid=_pgid(pid),
+        run_id=run_dir.run_id,
+        run_path=str(run_path),
+        ports=ports,
+        urls=urls,
+        health_urls={p.name: p.health_url for p in specs} | {"supervisor": urls["supervisor"] + "/healthz"},
+        admin_token=token,
+        started_at=iso(utcnow()),
+    )
+    stack = LocalStack(state, state_file)
+    try:
+        write_state(state, state_file)
+        journal = Journal(run_dir.journal_path, source="stack")
+        journal.write("stack", "up", runtime="local", parts=urls, supervisor_pid=pid)
+        stack.wait_healthy(config.health_timeout_s)
+        journal.write("stack", "healthy", runtime="local", parts=urls)
+        run_dir.update_manifest(runtime="local", ports=ports, urls=urls)
+    except BaseException:
+        stop_supervisor(state)
+        remove_state(state_file)
+        raise
+    return stack
+
+
+def _prometheus_part(
+    prom_bin: str,
+    config: StackConfig,
+    run_path: Path,
+    ports: Mapping[str, int],
+    urls: Mapping[str, str],
+    restart: RestartSpec,
+) -> PartSpec:
+    """Prometheus with its config, rules and targets in ``runs/<id>/prometheus/``, data in ``data/``."""
+    prom_dir = run_path / "prometheus"
+    config_path = write_config(prom_dir, config.alert_windows)
+    for job in ("odds", "game", "supervisor", "prometheus"):
+        write_target(prom_dir, job, urls[job], config.run_dir.run_id)
+    return PartSpec(
+        name="prometheus",
+        kind="prometheus",
+        argv=[
+            prom_bin,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            f"--web.listen-address={config.host}:{ports['prometheus']}",
+            "--web.enable-lifecycle",
+            "--enable-feature=exemplar-storage",
+            "--log.level=warn",
+        ],
+        cwd=str(prom_dir),
+        url=urls["prometheus"],
+        health_url=urls["prometheus"] + "/-/ready",
+        output_path=str(run_path / "logs" / "prometheus.stdout.log"),
+        restart=restart,
+    )
+
+
+def _service_argv(
+    service: str,
+    config: StackConfig,
+    ports: Mapping[str, int],
+    urls: Mapping[str, str],
+    run_path: Path,
+    profile: str,
+) -> list[str]:
+    argv = [
+        sys.executable, "-m", "stack.local.serve", service,
+        "--host", config.host,
+        "--port", str(ports[service]),
+        "--profile", profile,
+        "--log-file", str(run_path / "logs" / f"{service}.jsonl"),
+        "--trace-file", str(run_path / "traces" / f"{service}.jsonl"),
+        "--seed", str(config.seed),
+    ]  # fmt: skip
+    if service == "game":
+        argv += ["--odds-url", urls["odds"]]
+    return argv
+
+
+def _switch_env(switches: Mapping[str, Any]) -> dict[str, str]:
+    """``CRASHLAB_SWITCH_<NAME>=true|false`` for every switch whose ``enabled`` is given."""
+    env: dict[str, str] = {}
+    for name, value in switches.items():
+        enabled = value.get("enabled") if isinstance(value, Mapping) else value
+        if enabled is None:
+            continue
+        if not isinstance(enabled, bool):
+            raise StackError(
+                f"switches.{name}: expected true or false (or a mapping with `enabled`), got {enabled!r}"
+            )
+        env[f"CRASHLAB_SWITCH_{name.upper()}"] = "true" if enabled else "false"
+    return env
+
+
+def _profile_argument(config: StackConfig, run_path: Path) -> str:
+    """The ``--profile`` value: the named profile, or, when a switch sets more than ``enabled``, a
+    merged copy written to ``runs/<id>/profile.yaml``."""
+    settings = {
+        name: {k: v for k, v in value.items() if k != "enabled"}
+        for name, value in config.switches.items()
+        if isinstance(value, Mapping)
+    }
+    settings = {name: value for name, value in settings.items() if value}
+    if not settings:
+        return config.profile
+    base_path = Path(config.profile)
+    if not base_path.is_file():
+        base_path = PROFILES_DIR / f"{config.profile}.yaml"
+    if not base_path.is_file():
+        raise StackError(f"profile {config.profile!r}: no such profile file (looked in {PROFILES_DIR})")
+    profile: dict[str, Any] = yaml.safe_load(base_path.read_text(encoding="utf-8")) or {}
+    for name, extra in settings.items():
+        section = profile.get(name)
+        profile[name] = {**(section if isinstance(section, dict) else {}), **extra}
+    out = run_path / "profile.yaml"
+    out.write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
+    return str(out)
+
+
+def _spawn_supervisor(spec_path: Path) -> int:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "stack.local.supervisor", str(spec_path), "--daemon"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            start_new_session=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise StackError(f"supervisor: did not detach within 30 s (spec {spec_path})") from None
+    out = done.stdout.decode(errors="replace").strip()
+    if done.returncode != 0 or not out.isdigit():
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise StackError(f"supervisor: failed to start (exit {done.returncode}): {last}")
+    return int(out)
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        raise StackError(f"supervisor: pid {pid} exited right after it started; see its log") from None
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        raise StackError(f"supervisor: pid {pid} exited right after it started; see its log") from None

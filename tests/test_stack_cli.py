@@ -1,0 +1,58 @@
+"""``crashlab up`` / ``status --json`` / ``down`` as a user runs them: nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stack.local.running import group_pids
+from stack.local.state import process_alive, read_state
+
+CRASHLAB = str(Path(sys.executable).with_name("crashlab"))
+
+
+def run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRASHLAB_STATE_DIR": str(tmp / "state"), "CRASHLAB_RUNS_DIR": str(tmp / "runs")}
+    return subprocess.run([CRASHLAB, *args], env=env, cwd=tmp, capture_output=True, text=True, timeout=120)
+
+
+def test_up_status_down(tmp_path: Path) -> None:
+    done = run(tmp_path, "up", "--json", "--switch", "retry=false", "--memory-limit", "game=400")
+    assert done.returncode == 0, done.stderr
+    try:
+        out = json.loads(done.stdout)
+        assert out["runtime"] == "local" and set(out["urls"]) == {"game", "odds", "prometheus", "supervisor"}
+        state = read_state(tmp_path / "state" / "stack.json")
+        assert state is not None and state.supervisor_alive()
+        assert (tmp_path / "state" / "stack.json").stat().st_mode & 0o777 == 0o600
+        spec = json.loads((Path(out["run_dir"]) / "supervisor.json").read_text())
+        game = next(p for p in spec["parts"] if p["name"] == "game")
+        assert game["env"]["CRASHLAB_SWITCH_RETRY"] == "false"
+        assert game["memory_limit_bytes"] == 400 * 2**20
+
+        again = run(tmp_path, "up")
+        assert again.returncode == 2 and "already running" in again.stderr
+
+        status = run(tmp_path, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        parts = json.loads(status.stdout)
+        assert [p["name"] for p in parts] == ["supervisor", "odds", "game", "prometheus"]
+        for part in parts:
+            assert set(part) == {"name", "pid", "url", "healthy", "restarts"}
+            assert part["healthy"] is True and part["restarts"] == 0 and isinstance(part["pid"], int)
+        table = run(tmp_path, "status")
+        assert "game" in table.stdout and "healthy" in table.stdout
+    finally:
+        down = run(tmp_path, "down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped" in down.stdout
+    assert [p["pid"] for p in parts if process_alive(p["pid"])] == []
+    assert group_pids(state.pgid) == []
+    after = run(tmp_path, "status")
+    assert after.returncode == 2
+    assert after.stderr.strip() == (
+        "crashlab: error: stack: no local stack is running; start one with `crashlab up --runtime local`"
+    )
