@@ -104,6 +104,8 @@ LATENCY_THRESHOLD_S = 0.5
 WIN_SHARE = 1 / 3
 WIN_DEVIATION = 0.1
 P99_THRESHOLD_S = 1.0
+#: client-side outcomes (crashlab_client_requests_total{outcome}) that spend the player-availability budget
+CLIENT_BAD_OUTCOMES = "timeout|connection|http_5xx"
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,19 @@ def slos(
             total=f"sum(rate(rps_http_requests_total{{{play}}}[{{w}}]))",
             alert_prefix="ErrorBudget",
             description=f"{ROUTE} answers that are not 5xx",
+        ),
+        Slo(
+            name="player-availability",
+            objective=availability,
+            errors=(
+                f'sum(rate(crashlab_client_requests_total{{{play}, outcome=~"{CLIENT_BAD_OUTCOMES}"}}[{{w}}]))'
+            ),
+            total=f"sum(rate(crashlab_client_requests_total{{{play}}}[{{w}}]))",
+            alert_prefix="ErrorBudget",
+            description=(
+                f"{ROUTE} answers as players see them (no timeout, no connection error, no 5xx; "
+                "measured by the load generator, like a load balancer would)"
+            ),
         ),
         Slo(
             name="latency",
