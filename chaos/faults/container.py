@@ -1,0 +1,344 @@
+"""The ``container`` family (docker runtime): faults on a service's container through the docker SDK.
+
+- ``container.kill`` sends a signal to the container's main process from the host (so the engine
+  sees a crash and its restart policy applies, as after a real OOM or panic); ``via: api`` uses the
+  engine's kill instead, which the engine treats as a manual stop (no restart).
+- ``container.stop`` / ``container.pause`` stop or freeze the container; revert starts / unpauses it.
+- ``container.restart`` restarts it (nothing to revert).
+- ``container.memory`` / ``container.cpu`` change its memory limit / CPU quota; revert restores the
+  previous values.
+
+Every revertible fault leaves a detached timer (``docker start|unpause|update ...``) that ends it
+when its TTL runs out, even if the runner dies. Handles hold the container ID and the previous
+values, so ``crashlab chaos revert --all`` can undo a leftover without the running stack.
+Network faults (netem) in a container's namespace are the ``network`` family; with host networking
+the container has no namespace of its own and they refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import docker
+import docker.errors
+from pydantic import Field, field_validator
+
+from chaos.faults import detached
+from chaos.faults.base import FaultContext, Handle, Params, RevertOutcome, check_ttl
+from chaos.faults.errors import FaultError
+
+T = TypeVar("T")
+CPU_PERIOD = 100_000
+
+
+class ContainerParams(Params):
+    service: Literal["game", "odds"] = Field("game", description="which service's container")
+
+
+class KillParams(ContainerParams):
+    signal: str = Field("SIGKILL", description="signal to send (name or number)")
+    via: Literal["process", "api"] = Field(
+        "process", description="process: signal the main process (restart policy applies); api: docker kill"
+    )
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        return _signal(value).name
+
+
+class MemoryParams(ContainerParams):
+    limit_mb: int = Field(gt=5, description="new memory limit (MB; the engine's minimum is 6)")
+
+
+class CpuParams(ContainerParams):
+    cpus: float = Field(gt=0, le=64, description="new CPU limit (cores)")
+
+
+def _signal(value: str) -> signal.Signals:
+    text = value.strip().upper()
+    try:
+        return (
+            signal.Signals(int(text))
+            if text.isdigit()
+            else signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+        )
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown signal {value!r}") from None
+
+
+async def _call(fn: Callable[[], T], what: str) -> T:
+    """Run a blocking docker SDK call off the event loop; engine errors become FaultErrors."""
+    try:
+        return await asyncio.to_thread(fn)
+    except docker.errors.NotFound as exc:
+        raise FaultError(f"{what}: container not found ({exc.explanation})") from None
+    except docker.errors.DockerException as exc:
+        raise FaultError(f"{what}: {exc}") from None
+
+
+def _container(ctx: FaultContext, service: str, what: str) -> Any:
+    get = getattr(ctx.stack, "container", None)
+    if ctx.runtime != "docker" or not callable(get):
+        raise FaultError(
+            f"{what}: container faults need the docker runtime; this stack's runtime is {ctx.runtime!r}"
+        )
+    return get(service)
+
+
+def _client() -> Any:
+    try:
+        return docker.from_env(timeout=30)
+    except docker.errors.DockerException as exc:
+        raise FaultError(f"docker engine: not reachable ({exc})") from None
+
+
+def _by_id(cid: str) -> tuple[Any, Any | None]:
+    cli = _client()
+    try:
+        return cli, cli.containers.get(cid)
+    except docker.errors.NotFound:
+        return cli, None
+
+
+@dataclass(frozen=True)
+class KillFault:
+    name: str = "container.kill"
+    summary: str = "send a signal to the service container's main process (restart policy applies)"
+    params_model: type[Params] = KillParams
+    revertible: bool = False
+
+    def target(self, params: Params) -> str:
+        assert isinstance(params, ContainerParams)
+        return params.service
+
+    async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
+        assert isinstance(params, KillParams)
+        what = f"{self.name} ({label!r})"
+        ctr = await _call(lambda: _container(ctx, params.service, what), what)
+        sig = _signal(params.signal)
+        pid = int(ctr.attrs.get("State", {}).get("Pid") or 0)
+        if params.via == "api":
+            await _call(lambda: ctr.kill(signal=sig.name), what)
+        else:
+            if pid <= 0:
+                raise FaultError(f"{what}: container of {params.service!r} is not running")
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                raise FaultError(f"{what}: process {pid} of {params.service!r} is gone") from None
+        return {
+            "kind": "container.kill",
+            "service": params.service,
+            "container": ctr.id,
+            "pid": pid,
+            "signal": sig.name,
+        }
+
+    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
+        return "expired"
+
+
+@dataclass(frozen=True)
+class RestartFault:
+    name: str = "container.restart"
+    summary: str = "restart the service's container (docker restart)"
+    params_model: type[Params] = ContainerParams
+    revertible: bool = False
+
+    def target(self, params: Params) -> str:
+        assert isinstance(params, ContainerParams)
+        return params.service
+
+    async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
+        assert isinstance(params, ContainerParams)
+        what = f"{self.name} ({label!r})"
+        ctr = await _call(lambda: _container(ctx, params.service, what), what)
+        await _call(lambda: ctr.restart(timeout=5), what)
+        return {"kind": "container.restart", "service": params.service, "container": ctr.id}
+
+    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
+        return "expired"
+
+
+@dataclass(frozen=True)
+class StateFault:
+    """stop/start or pause/unpause, with a detached ``docker start|unpause`` as the TTL."""
+
+    name: str
+    summary: str
+    action: Literal["stop", "pause"]
+    params_model: type[Params] = ContainerParams
+    revertible: bool = True
+
+    @property
+    def undo(self) -> str:
+        return "start" if self.action == "stop" else "unpause"
+
+    def target(self, params: Params) -> str:
+        assert isinstance(params, ContainerParams)
+        return params.service
+
+    async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
+        assert isinstance(params, ContainerParams)
+        what = f"{self.name} ({label!r})"
+        ctr = await _call(lambda: _container(ctx, params.service, what), what)
+        timer = detached.start_timer(check_ttl(ttl_s), ["docker", self.undo, ctr.id])
+        try:
+            if self.action == "stop":
+                await _call(lambda: ctr.stop(timeout=5), what)
+            else:
+                await _call(ctr.pause, what)
+        except FaultError:
+            detached.cancel_timer(timer, f"docker {self.undo}")
+            raise
+        return {"kind": self.name, "service": params.service, "container": ctr.id, "timer_pid": timer}
+
+    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
+        detached.cancel_timer(int(handle["timer_pid"]), f"docker {self.undo}")
+        what = f"{self.name} revert"
+
+        def undo() -> RevertOutcome:
+            cli, ctr = _by_id(str(handle["container"]))
+            try:
+                if ctr is None:
+                    return "gone"
+                state = ctr.attrs.get("State", {})
+                if self.action == "pause":
+                    if not state.get("Paused"):
+                        return "expired"
+                    ctr.unpause()
+                else:
+                    if state.get("Running"):
+                        return "expired"
+                    ctr.start()
+                return "reverted"
+            finally:
+                cli.close()
+
+        return await _call(undo, what)
+
+
+def _limits(ctr: Any) -> dict[str, int]:
+    """The container's limits, normalised: ``cpu_quota`` 0 and ``cpu_period`` 0 mean unlimited."""
+    host = ctr.attrs.get("HostConfig", {})
+    quota = max(int(host.get("CpuQuota") or 0), 0)
+    return {
+        "memory": int(host.get("Memory") or 0),
+        "memory_swap": int(host.get("MemorySwap") or 0),
+        "cpu_quota": quota,
+        "cpu_period": int(host.get("CpuPeriod") or CPU_PERIOD) if quota else 0,
+    }
+
+
+def _update_argv(cid: str, old: dict[str, int], kind: str) -> list[str]:
+    if kind == "memory":
+        return [
+            "docker",
+            "update",
+            "--memory",
+            str(old["memory"]),
+            "--memory-swap",
+            str(old["memory_swap"]),
+            cid,
+        ]
+    quota = old["cpu_quota"] if old["cpu_quota"] > 0 else -1
+    return [
+        "docker",
+        "update",
+        "--cpu-quota",
+        str(quota),
+        "--cpu-period",
+        str(old["cpu_period"] or CPU_PERIOD),
+        cid,
+    ]
+
+
+def _restore(ctr: Any, old: dict[str, int], kind: str) -> None:
+    if kind == "memory":
+        ctr.update(mem_limit=old["memory"], memswap_limit=old["memory_swap"])
+    else:
+        ctr.update(
+            cpu_quota=old["cpu_quota"] if old["cpu_quota"] > 0 else -1,
+            cpu_period=old["cpu_period"] or CPU_PERIOD,
+        )
+
+
+@dataclass(frozen=True)
+class LimitFault:
+    """A new memory limit or CPU quota; revert (or the TTL timer) restores the previous one."""
+
+    name: str
+    summary: str
+    kind: Literal["memory", "cpu"]
+    params_model: type[Params]
+    revertible: bool = True
+
+    def target(self, params: Params) -> str:
+        assert isinstance(params, ContainerParams)
+        return params.service
+
+    async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
+        assert isinstance(params, MemoryParams | CpuParams)
+        what = f"{self.name} ({label!r})"
+        ctr = await _call(lambda: _container(ctx, params.service, what), what)
+        old = _limits(ctr)
+        if self.kind == "memory" and old["memory"] <= 0:
+            raise FaultError(
+                f"{what}: the {params.service!r} container has no memory limit to change and restore"
+            )
+        timer = detached.start_timer(check_ttl(ttl_s), _update_argv(ctr.id, old, self.kind))
+        try:
+            if isinstance(params, MemoryParams):
+                limit = params.limit_mb * 1024 * 1024
+                await _call(lambda: ctr.update(mem_limit=limit, memswap_limit=limit), what)
+                new: dict[str, float] = {"limit_mb": params.limit_mb}
+            else:
+                quota = int(params.cpus * CPU_PERIOD)
+                await _call(lambda: ctr.update(cpu_quota=quota, cpu_period=CPU_PERIOD), what)
+                new = {"cpus": params.cpus}
+        except FaultError:
+            detached.cancel_timer(timer, "docker update")
+            raise
+        handle: Handle = {"kind": self.name, "service": params.service, "container": ctr.id}
+        return {**handle, "previous": old, "new": new, "timer_pid": timer}
+
+    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
+        detached.cancel_timer(int(handle["timer_pid"]), "docker update")
+        old = {k: int(v) for k, v in dict(handle["previous"]).items()}
+
+        def restore() -> RevertOutcome:
+            cli, ctr = _by_id(str(handle["container"]))
+            try:
+                if ctr is None:
+                    return "gone"
+                if _limits(ctr) == old:
+                    return "expired"
+                _restore(ctr, old, self.kind)
+                return "reverted"
+            finally:
+                cli.close()
+
+        return await _call(restore, f"{self.name} revert")
+
+
+FAULTS = [
+    KillFault(),
+    StateFault("container.stop", "stop the service's container (revert: start it)", "stop"),
+    StateFault("container.pause", "pause the service's container (cgroup freezer; revert: unpause)", "pause"),
+    RestartFault(),
+    LimitFault(
+        "container.memory",
+        "change the container's memory limit (revert: the previous one)",
+        "memory",
+        MemoryParams,
+    ),
+    LimitFault(
+        "container.cpu", "change the container's CPU quota (revert: the previous one)", "cpu", CpuParams
+    ),
+]

@@ -1,0 +1,61 @@
+"""The Docker stack's state file: ``.crashlab/docker-stack.json`` (or under ``$CRASHLAB_STATE_DIR``).
+
+It names the compose project, the compose files, the env the project was brought up with, the
+ports, URLs, the run directory, the admin token and the observer's PID; mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+STATE_FILE = "docker-stack.json"
+
+
+def state_path() -> Path:
+    base = os.environ.get("CRASHLAB_STATE_DIR")
+    return (Path(base) if base else Path(".crashlab")) / STATE_FILE
+
+
+class DockerState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    runtime: str = "docker"
+    project: str
+    compose_files: list[str]
+    #: the compose services brought up (CI: odds, game, prometheus)
+    parts: list[str]
+    host_network: bool
+    #: the environment compose ran with (ports, images, dirs); ``down`` reuses it
+    compose_env: dict[str, str]
+    run_path: str
+    ports: dict[str, int]
+    urls: dict[str, str]
+    admin_token: str
+    observer_pid: int | None
+    observer_create_time: float | None
+    started_at: str
+
+
+def write_state(state: DockerState, path: Path | None = None) -> Path:
+    path = path or state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(state.model_dump_json(indent=2))
+    tmp.replace(path)
+    return path
+
+
+def read_state(path: Path | None = None) -> DockerState | None:
+    path = path or state_path()
+    if not path.exists():
+        return None
+    return DockerState.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def remove_state(path: Path | None = None) -> None:
+    (path or state_path()).unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Grafana provisioning (datasources with fixed UIDs, dashboard provider) and the dashboards as code."""

@@ -1,0 +1,270 @@
+"""The Docker runtime against a real engine: the CI layout (host networking, loopback ports).
+
+One stack for the module: up healthy -> a real /play in Prometheus -> a killed game container is
+restarted by its policy (journal + Prometheus) -> pause stops and resumes answers -> every container
+fault is reverted (and its TTL timer ends it on its own) -> netem refuses host networking -> down
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import psutil
+import pytest
+
+from chaos.faults import registry
+from chaos.faults.base import FaultContext
+from chaos.faults.errors import FaultError
+from tests.helpers_docker import (
+    docker_cli,
+    docker_stack,
+    http_get,
+    journal_events,
+    play,
+    prom_query,
+    wait_for,
+)
+
+__all__ = ["docker_cli", "docker_stack"]
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
+
+
+def _ctx(stack: Any) -> FaultContext:
+    return FaultContext(
+        urls=stack.urls,
+        admin_token=stack.admin_token,
+        runtime="docker",
+        pid_of=stack.pid,
+        netns_of=stack.netns_of,
+        stack=stack,
+    )
+
+
+def _inject(stack: Any, name: str, params: dict[str, Any], ttl_s: float = 30.0) -> dict[str, Any]:
+    fault = registry.get(name)
+    handle: dict[str, Any] = asyncio.run(
+        fault.inject(registry.validate(name, params), ttl_s, _ctx(stack), label=f"test-{name}")
+    )
+    return handle
+
+
+def _revert(stack: Any, name: str, handle: dict[str, Any]) -> str:
+    outcome: str = asyncio.run(registry.get(name).revert(handle, _ctx(stack)))
+    return outcome
+
+
+def test_stack_up_healthy_and_play_reaches_prometheus(docker_stack: Any) -> None:
+    parts = {part.name: part for part in docker_stack.status()}
+    assert set(parts) == {"game", "odds", "prometheus"}
+    assert all(part.healthy for part in parts.values()), [p.to_json() for p in parts.values()]
+    assert all(url.startswith("http://127.0.0.1:") for url in docker_stack.urls.values())
+    assert play(docker_stack.urls["game"]) == 200
+    run_id = docker_stack.run_dir.run_id
+    series = wait_for(
+        lambda: prom_query(
+            docker_stack.urls["prometheus"], f'rps_http_requests_total{{route="/play",run_id="{run_id}"}}'
+        ),
+        30,
+        "a /play in Prometheus",
+    )
+    assert sum(float(s["value"][1]) for s in series) >= 1
+    manifest = docker_stack.run_dir.read_manifest()
+    assert manifest["runtime"] == "docker" and manifest["urls"]["game"] == docker_stack.urls["game"]
+    assert journal_events(docker_stack.run_dir.journal_path, "stack", "up", runtime="docker")
+
+
+def test_killed_game_is_restarted_by_policy_journal_and_prometheus(docker_stack: Any) -> None:
+    before = docker_stack.container("game").attrs["RestartCount"]
+    handle = _inject(docker_stack, "container.kill", {"service": "game", "signal": "SIGKILL"})
+    assert handle["signal"] == "SIGKILL" and handle["pid"] > 0
+    wait_for(
+        lambda: (
+            docker_stack.container("game").attrs["RestartCount"] > before
+            and docker_stack.container("game").status == "running"
+        ),
+        30,
+        "game restarted by its restart policy",
+    )
+    journal = docker_stack.run_dir.journal_path
+    exited = wait_for(
+        lambda: journal_events(journal, "process", "exited", service="game"), 10, "exited event"
+    )
+    assert exited[-1].get("exit_code") == 137 and exited[-1].get("reason") == "killed"
+    assert exited[-1].get("signal") == "SIGKILL"
+    wait_for(lambda: journal_events(journal, "process", "restarted", service="game"), 10, "restarted event")
+    restarts = wait_for(
+        lambda: [
+            s
+            for s in prom_query(
+                docker_stack.urls["prometheus"],
+                'crashlab_process_restarts_total{service="game",job="supervisor"}',
+            )
+            if float(s["value"][1]) >= 1
+        ],
+        30,
+        "crashlab_process_restarts_total in Prometheus",
+    )
+    assert restarts[0]["metric"]["run_id"] == docker_stack.run_dir.run_id
+    wait_for(lambda: http_get(f"{docker_stack.urls['game']}/readyz")[0] == 200, 30, "game ready again")
+
+
+def test_oom_kill_is_recorded_as_oom(docker_stack: Any) -> None:
+    """The game leaks memory (its admin API) past its container limit: the engine OOM-kills it,
+    the journal says reason oom with exit 137, and the restart policy brings it back."""
+    import urllib.request
+
+    game = docker_stack.urls["game"]
+    wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready before the leak")
+    before = docker_stack.container("game").attrs["RestartCount"]
+    # Prometheus must have seen the counter before the restarts, or increase() misses the first one
+    wait_for(
+        lambda: prom_query(
+            docker_stack.urls["prometheus"], 'crashlab_process_restarts_total{service="game"}'
+        ),
+        20,
+        "the restart counter scraped",
+    )
+    time.sleep(2)
+    if before == 0:  # run alone: a first restart, so this one makes the CrashLoop alert fire
+        _inject(docker_stack, "container.kill", {"service": "game"})
+        wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready after a first restart")
+        before = docker_stack.container("game").attrs["RestartCount"]
+    body = json.dumps({"type": "memory_leak", "params": {"mb_per_s": 100, "max_mb": 1000}, "ttl_s": 30})
+    req = urllib.request.Request(
+        f"{game}/admin/faults",
+        data=body.encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {docker_stack.admin_token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 201
+    journal = docker_stack.run_dir.journal_path
+    oom = wait_for(
+        lambda: journal_events(journal, "process", "exited", service="game", reason="oom"), 40, "an oom exit"
+    )
+    assert oom[-1].get("exit_code") == 137
+    wait_for(lambda: docker_stack.container("game").attrs["RestartCount"] > before, 30, "restart after OOM")
+    wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready after the OOM restart")
+    wait_for(
+        lambda: [
+            s
+            for s in prom_query(
+                docker_stack.urls["prometheus"], 'crashlab_process_exits_total{service="game",reason="oom"}'
+            )
+            if float(s["value"][1]) >= 1
+        ],
+        20,
+        "the OOM exit in Prometheus",
+    )
+    # two restarts of the game within a minute (a kill, then this OOM): the rules' CrashLoop
+    # alert fires in the stack's Prometheus and the observer journals it
+    firing = wait_for(
+        lambda: journal_events(journal, "alert", "firing", alert="CrashLoop"),
+        30,
+        "CrashLoop firing in the journal",
+    )
+    assert firing[-1].get("labels", {}).get("service") == "game"
+
+
+def _answers(url: str) -> bool:
+    return http_get(f"{url}/healthz", timeout_s=1.0)[0] == 200
+
+
+def test_pause_stops_and_unpause_resumes_answers(docker_stack: Any) -> None:
+    game = docker_stack.urls["game"]
+    wait_for(lambda: _answers(game), 30, "game answers before the pause")
+    handle = _inject(docker_stack, "container.pause", {"service": "game"})
+    try:
+        assert docker_stack.container("game").status == "paused"
+        started = time.monotonic()
+        assert not _answers(game), "a paused game must not answer"
+        assert time.monotonic() - started >= 0.9  # the request hung until its timeout
+    finally:
+        assert _revert(docker_stack, "container.pause", handle) == "reverted"
+    assert docker_stack.container("game").status == "running"
+    wait_for(lambda: _answers(game), 10, "game answers after unpause")
+    assert _timer_gone(handle["timer_pid"])
+
+
+def _timer_gone(pid: int) -> bool:
+    """The TTL helper was cancelled: gone, a zombie, or the PID now belongs to something else."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() == psutil.STATUS_ZOMBIE or "docker unpause" not in " ".join(proc.cmdline())
+    except psutil.Error:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("container.memory", {"service": "odds", "limit_mb": 96}),
+        ("container.cpu", {"service": "odds", "cpus": 0.25}),
+        ("container.stop", {"service": "odds"}),
+    ],
+)
+def test_container_fault_is_applied_then_reverted(
+    docker_stack: Any, name: str, params: dict[str, Any]
+) -> None:
+    def limits() -> tuple[int, int, int]:
+        host = docker_stack.container("odds").attrs["HostConfig"]
+        return int(host["Memory"]), int(host["MemorySwap"]), max(int(host["CpuQuota"] or 0), 0)
+
+    before = limits()
+    handle = _inject(docker_stack, name, params)
+    ctr = docker_stack.container("odds")
+    if name == "container.memory":
+        assert ctr.attrs["HostConfig"]["Memory"] == 96 * 1024 * 1024
+    elif name == "container.cpu":
+        assert ctr.attrs["HostConfig"]["CpuQuota"] == 25_000
+    else:
+        assert ctr.status == "exited"
+    assert _revert(docker_stack, name, handle) == "reverted"
+    assert limits() == before
+    wait_for(lambda: docker_stack.container("odds").status == "running", 15, "odds running after revert")
+    wait_for(lambda: _answers(docker_stack.urls["odds"]), 30, "odds answers after revert")
+
+
+def test_fault_ends_by_its_ttl_without_revert(docker_stack: Any) -> None:
+    handle = _inject(docker_stack, "container.pause", {"service": "odds"}, ttl_s=1.5)
+    assert docker_stack.container("odds").status == "paused"
+    wait_for(lambda: docker_stack.container("odds").status == "running", 15, "TTL timer unpaused odds")
+    assert _revert(docker_stack, "container.pause", handle) == "expired"
+
+
+def test_container_faults_need_the_docker_runtime() -> None:
+    ctx = FaultContext(runtime="local")
+    with pytest.raises(FaultError, match="docker runtime"):
+        asyncio.run(
+            registry.get("container.pause").inject(
+                registry.validate("container.pause", {}), 5, ctx, label="x"
+            )
+        )
+
+
+def test_netem_refuses_a_host_networking_container(docker_stack: Any) -> None:
+    # host networking: the container has no namespace of its own, so the stack offers none ...
+    assert docker_stack.netns_of("odds") is None
+    # ... and the network family refuses instead of touching the machine's interfaces
+    with pytest.raises(FaultError, match="network namespace of its own"):
+        _inject(docker_stack, "network.delay", {"service": "odds", "ms": 100})
+    # nothing was put on the machine's loopback
+    import subprocess
+
+    shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True, check=True)
+    assert "netem" not in shown.stdout
+
+
+def test_restart_fault_and_status_json(docker_stack: Any) -> None:
+    before = docker_stack.container("odds").attrs["State"]["StartedAt"]
+    _inject(docker_stack, "container.restart", {"service": "odds"})
+    assert docker_stack.container("odds").attrs["State"]["StartedAt"] != before
+    wait_for(lambda: _answers(docker_stack.urls["odds"]), 30, "odds answers after restart")
+    rows = [part.to_json() for part in docker_stack.status()]
+    assert json.loads(json.dumps(rows)) == rows
+    assert {row["name"] for row in rows} == {"game", "odds", "prometheus"}
