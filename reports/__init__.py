@@ -1,0 +1,1 @@
+"""The post-mortem reporter: sources -> analysis -> render (HTML, Markdown, summary.json)."""

@@ -1,0 +1,167 @@
+"""Impact: requests, failures, availability (server and client), latency, degraded answers, win rate,
+crashes, restarts, panics."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from reports.analysis.series import (
+    bucket_quantile,
+    counter_increase,
+    increases_by,
+    ratio_series,
+    total_increase,
+)
+from reports.inputs import Inputs
+from reports.model import Marker
+
+CRASH_REASONS = ("panic", "oom", "killed", "crash")
+
+
+@dataclass
+class Impact:
+    requests_total: int | None = None
+    requests_failed: int | None = None
+    availability_server: float | None = None
+    client_requests: int | None = None
+    client_failures: int | None = None
+    availability_client: float | None = None
+    p50_s: float | None = None
+    p95_s: float | None = None
+    p99_s: float | None = None
+    client_p50_ms: float | None = None
+    client_p95_ms: float | None = None
+    client_p99_ms: float | None = None
+    degraded: int | None = None
+    win_rate: float | None = None
+    win_rate_deviation: float | None = None
+    rounds: int | None = None
+    crashes: int = 0
+    crash_reasons: dict[str, int] = field(default_factory=dict)
+    crash_source: str = "journal"
+    restarts: int = 0
+    panics: int | None = None
+    recovered_panics: int | None = None
+    status_counts: dict[str, int] = field(default_factory=dict)
+    crash_markers: list[Marker] = field(default_factory=list)
+    restart_markers: list[Marker] = field(default_factory=list)
+    #: availability over time (server, from rates) and client (Locust history)
+    availability_series: list[tuple[float, float]] = field(default_factory=list)
+    client_availability_series: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _latency_quantiles(inputs: Inputs) -> tuple[float | None, float | None, float | None]:
+    prom = inputs.prom
+    if prom is None or "latency_buckets_raw" not in prom.results:
+        return None, None, None
+    buckets: dict[float, float] = {}
+    for s in prom.get("latency_buckets_raw"):
+        le = s.labels.get("le", "")
+        try:
+            bound = float(le)
+        except ValueError:
+            continue
+        buckets[bound] = buckets.get(bound, 0.0) + counter_increase(s, inputs.t0)
+    if not buckets or not any(math.isinf(b) for b in buckets):
+        return None, None, None
+    return (bucket_quantile(0.5, buckets), bucket_quantile(0.95, buckets), bucket_quantile(0.99, buckets))
+
+
+def _crashes_from_journal(inputs: Inputs, impact: Impact) -> bool:
+    # like the drill runner: in the drill window, one per (time, service, pid)
+    lo, hi = inputs.ctx.window.start, inputs.ctx.window.end
+    exits = list(
+        {
+            (e.ts, str(e.get("service")), e.get("pid")): e
+            for e in inputs.journal
+            if e.type == "process" and e.event == "exited" and lo <= e.ts <= hi
+        }.values()
+    )
+    restarts = [
+        e for e in inputs.journal if e.type == "process" and e.event == "restarted" and lo <= e.ts <= hi
+    ]
+    if not exits and not any(e.type == "process" for e in inputs.journal):
+        return False
+    reasons: Counter[str] = Counter()
+    for e in exits:
+        reason = str(e.get("reason") or "crash")
+        if reason == "clean":
+            continue
+        reasons[reason] += 1
+        code = e.get("exit_code")
+        label = f"{e.get('service', '?')} exited: {reason}" + (f" (exit {code})" if code is not None else "")
+        impact.crash_markers.append(Marker(e.ts.timestamp(), "crash", label))
+    for e in restarts:
+        impact.restart_markers.append(
+            Marker(e.ts.timestamp(), "restart", f"{e.get('service', '?')} restarted")
+        )
+    impact.crashes = sum(reasons.values())
+    impact.crash_reasons = dict(reasons)
+    impact.restarts = len(restarts)
+    impact.crash_source = "journal"
+    return True
+
+
+def _crashes_from_prometheus(inputs: Inputs, impact: Impact) -> None:
+    prom = inputs.prom
+    if prom is None:
+        return
+    reasons = increases_by(prom.get("exits_raw"), "reason", inputs.t0)
+    impact.crash_reasons = {r: round(n) for r, n in reasons.items() if r != "clean" and round(n) > 0}
+    impact.crashes = sum(impact.crash_reasons.values())
+    impact.restarts = round(total_increase(prom.get("restarts_raw"), inputs.t0))
+    impact.crash_source = "prometheus"
+
+
+def analyse_impact(inputs: Inputs) -> Impact:
+    impact = Impact()
+    prom = inputs.prom
+    t0 = inputs.t0
+    if prom is not None and "requests_raw" in prom.results:
+        by_status = increases_by(prom.get("requests_raw"), "status", t0)
+        impact.status_counts = {k: round(v) for k, v in sorted(by_status.items()) if round(v) > 0}
+        total = sum(by_status.values())
+        failed = sum(v for k, v in by_status.items() if k.startswith("5"))
+        impact.requests_total = round(total)
+        impact.requests_failed = round(failed)
+        impact.availability_server = 1.0 - failed / total if total > 0 else None
+        errors, rate = prom.one("error_rate"), prom.one("request_rate")
+        if errors is None and rate is not None:  # no 5xx series at all: every answer was good
+            impact.availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
+        else:
+            impact.availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
+    impact.p50_s, impact.p95_s, impact.p99_s = _latency_quantiles(inputs)
+    if prom is not None:
+        if "degraded_raw" in prom.results:
+            impact.degraded = round(total_increase(prom.get("degraded_raw"), t0))
+        if "rounds_raw" in prom.results:
+            rounds = increases_by(prom.get("rounds_raw"), "result", t0)
+            n = sum(rounds.values())
+            if n > 0:
+                wins = sum(v for k, v in rounds.items() if k.lower() in ("win", "won", "player"))
+                impact.rounds = round(n)
+                impact.win_rate = wins / n
+                impact.win_rate_deviation = abs(impact.win_rate - 1 / 3)
+        if "panics_raw" in prom.results:
+            impact.recovered_panics = round(total_increase(prom.get("panics_raw"), t0))
+    locust = inputs.locust
+    if locust is not None:
+        impact.client_requests = locust.requests
+        impact.client_failures = locust.failures
+        impact.availability_client = locust.availability
+        impact.client_p50_ms = locust.percentiles_ms.get("50%")
+        impact.client_p95_ms = locust.percentiles_ms.get("95%")
+        impact.client_p99_ms = locust.percentiles_ms.get("99%")
+        impact.client_availability_series = [
+            (h.ts, 1.0 - h.fps / h.rps)
+            for h in locust.history
+            if h.rps > 0 and inputs.t0 <= h.ts <= inputs.t1 + 5
+        ]
+    if not _crashes_from_journal(inputs, impact):
+        _crashes_from_prometheus(inputs, impact)
+    panic_exits = impact.crash_reasons.get("panic", 0)
+    if impact.recovered_panics is not None or panic_exits:
+        impact.panics = (impact.recovered_panics or 0) + panic_exits
+    return impact

@@ -1,0 +1,52 @@
+"""How figures read on the page and in Markdown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    s = float(seconds)
+    if abs(s) < 0.05:
+        return "0.0 s"
+    if abs(s) < 60:
+        return f"{s:.1f} s" if abs(s) < 10 else f"{s:.0f} s"
+    minutes, rest = divmod(round(s), 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def num(value: float | int | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.3g}"
+
+
+def ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:,.0f} ms"
+
+
+def utc(ts: float | None) -> str:
+    return "n/a" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def utc_full(ts: float | None) -> str:
+    return (
+        "n/a" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    )
+
+
+def rel(ts: float | None, t0: float) -> str:
+    if ts is None:
+        return ""
+    return f"+{dur(ts - t0)}" if ts >= t0 - 0.05 else f"-{dur(t0 - ts)}"

@@ -1,0 +1,190 @@
+"""The self-contained HTML page (Jinja2, autoescape on; inline CSS, SVG charts and a tiny script)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from reports.analysis.times import DEFINITIONS
+from reports.build import Report, summary
+from reports.model import Marker, Span
+from reports.render import format as fmt
+from reports.render.charts import Chart, Line, render_chart
+from reports.render.links import grafana_explore, grafana_trace, prometheus_graph
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        dur=fmt.dur, pct=fmt.pct, num=fmt.num, ms=fmt.ms, utc=fmt.utc, utc_full=fmt.utc_full, rel=fmt.rel
+    )
+    return env
+
+
+def _mb(v: float) -> str:
+    return f"{v:.0f} MB"
+
+
+def _s(v: float) -> str:
+    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def build_charts(report: Report) -> list[Chart]:
+    prom = report.inputs.prom
+    slo = report.inputs.ctx.slo
+    impact = report.impact
+
+    def series(name: str) -> list[tuple[float, float]]:
+        s = prom.one(name) if prom else None
+        return list(s.points) if s else []
+
+    avail_values = [v for _, v in impact.availability_series + impact.client_availability_series]
+    charts = [
+        Chart(
+            "availability",
+            "Availability (good / all requests)",
+            [
+                Line("server (Prometheus)", impact.availability_series),
+                Line("client (Locust)", impact.client_availability_series, dashed=True),
+            ],
+            unit_fmt=lambda v: f"{v * 100:.1f}%",
+            hlines=[(slo.availability, f"SLO {slo.availability * 100:g}%")],
+            y_min=min([*avail_values, slo.availability - 0.01]),
+            y_max=1.0,
+        ),
+        Chart(
+            "latency",
+            "Latency percentiles (server, /play and other user routes)",
+            [Line("p50", series("p50")), Line("p95", series("p95")), Line("p99", series("p99"))]
+            + (
+                [
+                    Line(
+                        "client p99",
+                        [
+                            (h.ts, h.p99_ms / 1000)
+                            for h in report.inputs.locust.history
+                            if h.p99_ms is not None
+                        ],
+                        dashed=True,
+                    )
+                ]
+                if report.inputs.locust
+                else []
+            ),
+            unit_fmt=_s,
+            hlines=[(slo.latency_threshold_s, f"latency threshold {slo.latency_threshold_s * 1000:g} ms")],
+        ),
+        Chart(
+            "budget",
+            f"Error budget burned (events-based, SLO {slo.availability * 100:g}%)",
+            [Line("burned", report.budget.series)],
+            unit_fmt=lambda v: f"{v * 100:.0f}%",
+            hlines=[(1.0, "budget exhausted")],
+            y_min=0.0,
+        ),
+        Chart(
+            "dependency",
+            "Dependency calls and retries (per second)",
+            [
+                Line("inbound requests/s", series("request_rate")),
+                Line("dependency calls/s", series("dependency_rate")),
+                Line("retries/s", series("dependency_retry_rate")),
+            ],
+            y_min=0.0,
+        ),
+        Chart(
+            "amplification",
+            "Retry amplification (dependency calls per inbound request)",
+            [Line("calls per request", report.mechanisms.amplification_series)],
+            hlines=[(1.0, "one call per request")],
+            y_min=0.0,
+        ),
+        Chart(
+            "inflight",
+            "In flight",
+            [
+                Line("requests in flight", series("in_flight")),
+                Line("dependency calls in flight", series("dependency_in_flight")),
+                Line("open connections", series("open_connections")),
+            ],
+            y_min=0.0,
+        ),
+        Chart(
+            "memory",
+            "Resident memory",
+            [
+                Line(s.labels.get("job", "?"), [(t, v / 1e6) for t, v in s.points])
+                for s in (prom.get("memory") if prom else [])
+            ],
+            unit_fmt=_mb,
+            y_min=0.0,
+        ),
+    ]
+    return charts
+
+
+def markers(report: Report) -> list[Marker]:
+    return sorted(
+        report.times.alert_markers + report.impact.crash_markers + report.impact.restart_markers,
+        key=lambda m: m.ts,
+    )
+
+
+def fault_spans(report: Report) -> list[Span]:
+    return [Span(f.start, f.end, f"fault {f.name} ({f.type} on {f.target})") for f in report.times.faults]
+
+
+def render_html(report: Report) -> str:
+    ctx = report.inputs.ctx
+    t0, t1 = ctx.window.start_s, ctx.window.end_s
+    step = report.inputs.step
+    spans, marks = fault_spans(report), markers(report)
+    grafana = ctx.url("grafana") if ctx.runtime == "docker" else None
+    prom = report.inputs.prom
+    live_prom = prom.url if prom is not None and not prom.replayed else None
+
+    def query_link(expr: str) -> str:
+        if grafana:
+            return grafana_explore(grafana, expr, t0, t1)
+        if live_prom:
+            return prometheus_graph(live_prom, expr, t0, t1)
+        return ""
+
+    shown = {tv.trace_id for tv in report.evidence.traces}
+
+    def trace_link(trace_id: str) -> str:
+        if trace_id in shown:
+            return f"#trace-{trace_id}"
+        return grafana_trace(grafana, trace_id) if grafana else ""
+
+    charts = [(c, render_chart(c, t0, t1, step, spans, marks)) for c in build_charts(report)]
+    view: dict[str, Any] = {
+        "r": report,
+        "ctx": ctx,
+        "s": summary(report),
+        "t0": t0,
+        "t1": t1,
+        "charts": charts,
+        "definitions": DEFINITIONS,
+        "query_link": query_link,
+        "trace_link": trace_link,
+        "queries": prom.queries if prom else {},
+        "css": Markup(static("report.css")),
+        "script": Markup(static("report.js")),
+    }
+    return environment().get_template("report.html.j2").render(**view)
+
+
+def static(name: str) -> str:
+    """A template file's raw text (CSS, JS), inlined as is."""
+    env = environment()
+    assert env.loader is not None
+    return env.loader.get_source(env, name)[0]

@@ -1,0 +1,157 @@
+"""``report.md``: the post-mortem for wikis and pull requests."""
+
+from __future__ import annotations
+
+from reports.analysis.times import DEFINITIONS
+from reports.build import Report
+from reports.render import format as fmt
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def render_markdown(report: Report) -> str:
+    ctx, i, t = report.inputs.ctx, report.impact, report.times
+    t0 = ctx.window.start_s
+    lines = [
+        f"# Post-mortem: {_cell(ctx.scenario.get('title') or ctx.scenario_name)}",
+        "",
+        f"Run `{report.run_id}` ({ctx.runtime} runtime), "
+        f"{fmt.utc_full(t0)} to {fmt.utc_full(ctx.window.end_s)}.",
+        "",
+        "## Summary",
+        "",
+    ]
+    lines += _table(
+        ["verdict", "duration", "TTD", "TTM", "TTR", "failed requests", "budget burned", "crashes"],
+        [
+            [
+                f"**{report.verdict}**",
+                fmt.dur(ctx.window.duration_s),
+                fmt.dur(t.ttd_s),
+                fmt.dur(t.ttm_s),
+                fmt.dur(t.ttr_s),
+                f"{fmt.num(i.requests_failed)} of {fmt.num(i.requests_total)}",
+                fmt.pct(report.budget.burned_ratio, 0),
+                f"{i.crashes}"
+                + (
+                    f" ({', '.join(f'{n} {r}' for r, n in i.crash_reasons.items())})"
+                    if i.crash_reasons
+                    else ""
+                ),
+            ]
+        ],
+    )
+    if report.problems:
+        lines += ["> **Missing data**", ">"]
+        lines += [f"> - {_cell(p.name)}: {_cell(p.why)}" for p in report.problems]
+        lines += [""]
+    lines += ["## Impact", ""]
+    lines += _table(
+        ["figure", "server (Prometheus)", "client (Locust)"],
+        [
+            ["requests", fmt.num(i.requests_total), fmt.num(i.client_requests)],
+            ["failed", fmt.num(i.requests_failed), fmt.num(i.client_failures)],
+            ["availability", fmt.pct(i.availability_server), fmt.pct(i.availability_client)],
+            ["p50", fmt.ms(i.p50_s), f"{fmt.num(i.client_p50_ms)} ms"],
+            ["p95", fmt.ms(i.p95_s), f"{fmt.num(i.client_p95_ms)} ms"],
+            ["p99", fmt.ms(i.p99_s), f"{fmt.num(i.client_p99_ms)} ms"],
+        ],
+    )
+    lines += [
+        f"Error budget burned: {fmt.pct(report.budget.burned_ratio, 1)} (server), "
+        f"{fmt.pct(report.budget.client_burned_ratio, 1)} (clients). "
+        f"Degraded answers: {fmt.num(i.degraded)}; win-rate deviation: {fmt.pct(i.win_rate_deviation, 1)}; "
+        f"restarts: {i.restarts}; panics: {fmt.num(i.panics)}.",
+        "",
+        "## Timeline",
+        "",
+    ]
+    lines += _table(
+        ["UTC", "+", "source", "event"],
+        [[fmt.utc(r.ts), fmt.rel(r.ts, t0), r.source, r.event] for r in report.timeline],
+    )
+    lines += ["## Detection", ""]
+    lines += _table(
+        ["", "value", "definition"],
+        [
+            ["TTD", fmt.dur(t.ttd_s), DEFINITIONS["TTD"]],
+            ["TTM", fmt.dur(t.ttm_s), DEFINITIONS["TTM"]],
+            ["TTR", fmt.dur(t.ttr_s), DEFINITIONS["TTR"]],
+        ],
+    )
+    lines += _table(
+        ["alert", "first firing"], [[n, fmt.utc(ts)] for n, ts in t.alerts_fired.items()] or [["none", ""]]
+    )
+    lines += ["## Fault -> SLI -> alert", ""]
+    lines += _table(
+        ["fault", "SLI moved", "after", "alert", "after", "verdict"],
+        [
+            [
+                link.fault.name,
+                link.sli or "no",
+                fmt.dur(link.sli_delay_s) if link.sli else "",
+                link.alert or "none",
+                fmt.dur(link.alert_delay_s) if link.alert else "",
+                link.verdict,
+            ]
+            for link in report.chain.links
+        ]
+        or [["none", "", "", "", "", ""]],
+    )
+    if report.chain.unexplained:
+        lines += [
+            "Breaches no fault explains: "
+            + ", ".join(f"{b.label} at {fmt.utc(b.start)}" for b in report.chain.unexplained),
+            "",
+        ]
+    lines += ["## Mechanisms", ""]
+    lines += _table(
+        ["detector", "detected", "detail"],
+        [
+            [f.title, "yes" if f.detected else ("n/a" if f.detected is None else "no"), f.detail]
+            for f in report.mechanisms.findings
+        ],
+    )
+    lines += ["## Evidence", ""]
+    lines += _table(
+        ["service", "code", "count", "first", "sample"],
+        [[g.service, g.code, g.count, fmt.utc(g.first), g.sample[:120]] for g in report.evidence.log_groups]
+        or [["", "no error lines", "", "", ""]],
+    )
+    lines += _table(
+        ["trace", "why", "duration", "root", "failed"],
+        [
+            [f"`{tv.trace_id}`", tv.why, fmt.ms(tv.duration_s), tv.root, "yes" if tv.failed else ""]
+            for tv in report.evidence.traces
+        ]
+        or [["", "no traces", "", "", ""]],
+    )
+    lines += ["## Expectations", ""]
+    lines += _table(
+        ["expectation", "expected", "measured", "met"],
+        [
+            [e.name, e.expected, e.measured, "yes" if e.met else ("unknown" if e.met is None else "**no**")]
+            for e in report.expectations
+        ]
+        or [["none set", "", "", ""]],
+    )
+    lines += ["## Root cause (DRAFT: a human finishes this)", ""]
+    lines += [f"- {_cell(x)}" for x in report.root_cause] + [""]
+    lines += ["## Contributing factors (DRAFT: a human finishes this)", ""]
+    lines += [f"- {_cell(x)}" for x in report.contributing] + [""]
+    lines += ["## Suggested action items", ""]
+    lines += [f"- [ ] {_cell(x)}" for x in report.actions] or ["- nothing the data points at"]
+    lines += ["", "## Sources", ""]
+    lines += _table(
+        ["source", "ok", "detail"],
+        [[s.name, "yes" if s.ok else "no", s.detail or s.why] for s in report.inputs.sources],
+    )
+    return "\n".join(lines) + "\n"

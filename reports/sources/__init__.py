@@ -1,0 +1,1 @@
+"""Where the reporter reads from. Every reader returns its data or a :class:`reports.model.SourceProblem`."""

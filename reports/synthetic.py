@@ -1,0 +1,525 @@
+"""A synthetic run directory with known figures, for benchmarks, demos and the reporter's own tests.
+
+The telemetry goes into a real Prometheus TSDB (``promtool tsdb create-blocks-from openmetrics``); the
+journal is written with crashlab.journal; logs, traces and Locust CSV files use the formats of the
+contracts. :class:`Truth` holds the figures the report must find.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from crashlab.journal import Journal
+from crashlab.rundir import RunDir
+from crashlab.timeutil import iso
+
+PROMTOOL_BIN = os.environ.get("CRASHLAB_PROMTOOL_BIN", "/usr/bin/promtool")
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ALERT = "ErrorBudgetBurnPage"
+SCRIPT_LINE = '<script>alert("pwned")</script> upstream said so'
+
+
+@dataclass
+class Truth:
+    run: RunDir
+    start: datetime
+    end: datetime
+    fault_start: datetime
+    fault_end: datetime
+    alert_at: datetime
+    requests_total: int = 0
+    requests_failed: int = 0
+    client_requests: int = 0
+    client_failures: int = 0
+    crashes: int = 0
+    restarts: int = 0
+    degraded: int = 0
+    crash_times: list[datetime] = field(default_factory=list)
+    log_errors_by_code: dict[str, int] = field(default_factory=dict)
+    trace_ids: list[str] = field(default_factory=list)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}" if not float(v).is_integer() else str(int(v))
+
+
+def synthesize(
+    root: Path,
+    *,
+    minutes: float = 3.0,
+    scrape_s: float = 1.0,
+    rps: int = 20,
+    crashes: int = 2,
+    seed: int = 7,
+    end: datetime | None = None,
+    with_prometheus: bool = True,
+) -> Truth:
+    """Write ``root/<run-id>/`` for a drill of ``minutes``: steady, then a dependency stall with a retry
+    storm, failing requests and ``crashes`` panics, then recovery."""
+    rng = random.Random(seed)
+    run = RunDir.create("synthetic-five-crash", root)
+    end = (end or datetime.now(UTC) - timedelta(minutes=2)).replace(microsecond=0)
+    duration = minutes * 60
+    start = end - timedelta(seconds=duration)
+    fault_start = start + timedelta(seconds=duration * 0.25)
+    fault_end = start + timedelta(seconds=duration * 0.7)
+    alert_at = fault_start + timedelta(seconds=12)
+    truth = Truth(run, start, end, fault_start, fault_end, alert_at)
+    ticks = int(duration / scrape_s)
+    fault_ticks = range(int(duration * 0.25 / scrape_s), int(duration * 0.7 / scrape_s))
+    crash_ticks = [fault_ticks.start + (k + 1) * len(fault_ticks) // (crashes + 1) for k in range(crashes)]
+    down_ticks = {t + d for t in crash_ticks for d in (1, 2)}
+    journal = Journal(run.journal_path, "runner")
+    journal.write("run", "started", ts=start, scenario="synthetic-five-crash", run_id=run.run_id)
+    journal.write("phase", "started", ts=start, phase="timeline")
+    journal.write("load", "started", ts=start + timedelta(seconds=1), users=rps, spawn_rate=rps)
+    journal.write(
+        "fault",
+        "injected",
+        ts=fault_start,
+        fault="odds-stall",
+        fault_type="stall",
+        target="odds",
+        params={"ms": 8000},
+        ttl_s=duration,
+        handle={"id": "f1"},
+    )
+
+    # counters per process life (reset at each crash)
+    ok = err = dep = retries = degraded = panics = 0
+    rounds = {"win": 0, "lose": 0, "draw": 0}
+    hist = [0] * (len(BUCKETS) + 1)
+    hist_sum = 0.0
+    samples: dict[str, list[tuple[str, float, float]]] = {}
+
+    def put(family: str, series: str, t: float, v: float) -> None:
+        samples.setdefault(family, []).append((series, t, v))
+
+    client_hist: list[tuple[float, int, int]] = []
+    memory = 60e6
+    crash_iter = iter(crash_ticks)
+    next_crash = next(crash_iter, None)
+    for k in range(ticks + 1):
+        t = start.timestamp() + k * scrape_s
+        in_fault = k in fault_ticks
+        n = round(rps * scrape_s) if k > 0 else 0
+        down = k in down_ticks
+        client_fail = n if down else 0
+        if not down:
+            bad = round(n * 0.3) if in_fault else 0
+            good = n - bad
+            ok += good
+            err += bad
+            truth.requests_total += n
+            truth.requests_failed += bad
+            client_fail = bad
+            calls = n * (5 if in_fault else 1)
+            dep += calls
+            retries += calls - n
+            for _ in range(n):
+                latency = rng.uniform(2.0, 9.0) if in_fault else rng.uniform(0.02, 0.15)
+                idx = next((i for i, b in enumerate(BUCKETS) if latency <= b), len(BUCKETS))
+                for j in range(idx, len(BUCKETS) + 1):
+                    hist[j] += 1
+                hist_sum += latency
+            for _ in range(good):
+                rounds[rng.choice(("win", "lose", "draw"))] += 1
+            if in_fault and k > fault_ticks.start + 20:
+                d = round(n * 0.2)
+                degraded += d
+                truth.degraded += d
+            memory += 4e6 * scrape_s if in_fault else 0
+            put(
+                "rps_http_requests",
+                'rps_http_requests_total{route="/play",method="POST",status="200",code=""}',
+                t,
+                ok,
+            )
+            put(
+                "rps_http_requests",
+                'rps_http_requests_total{route="/play",method="POST",status="503",code="ERR_DEPENDENCY"}',
+                t,
+                err,
+            )
+            for i, b in enumerate(BUCKETS):
+                put(
+                    "rps_http_request_duration_seconds",
+                    f'rps_http_request_duration_seconds_bucket{{route="/play",method="POST",le="{b}"}}',
+                    t,
+                    hist[i],
+                )
+            put(
+                "rps_http_request_duration_seconds",
+                'rps_http_request_duration_seconds_bucket{route="/play",method="POST",le="+Inf"}',
+                t,
+                hist[-1],
+            )
+            put(
+                "rps_http_request_duration_seconds",
+                'rps_http_request_duration_seconds_count{route="/play",method="POST"}',
+                t,
+                hist[-1],
+            )
+            put(
+                "rps_http_request_duration_seconds",
+                'rps_http_request_duration_seconds_sum{route="/play",method="POST"}',
+                t,
+                hist_sum,
+            )
+            put(
+                "rps_dependency_requests",
+                'rps_dependency_requests_total{dependency="odds",operation="get_odds",outcome="ok"}',
+                t,
+                dep,
+            )
+            put(
+                "rps_dependency_retries",
+                'rps_dependency_retries_total{dependency="odds",operation="get_odds"}',
+                t,
+                retries,
+            )
+            inflight = (40 + (k - fault_ticks.start)) if in_fault else rng.randint(0, 3)
+            put("rps_http_requests_in_flight", "rps_http_requests_in_flight", t, inflight)
+            put("rps_dependency_in_flight", 'rps_dependency_in_flight{dependency="odds"}', t, inflight * 2)
+            put("rps_degraded_answers", 'rps_degraded_answers_total{reason="fallback"}', t, degraded)
+            put("rps_panics", 'rps_panics_total{where="background"}', t, panics)
+            for res, cnt in rounds.items():
+                put("rps_rounds", f'rps_rounds_total{{result="{res}"}}', t, cnt)
+            put("process_resident_memory_bytes", 'process_resident_memory_bytes{job="game"}', t, memory)
+            put("process_open_fds", 'process_open_fds{job="game"}', t, 30 + (inflight * 2 if in_fault else 0))
+        put(
+            "crashlab_fault_active",
+            'crashlab_fault_active{fault="odds-stall",type="stall",target="odds"}',
+            t,
+            1 if in_fault else 0,
+        )
+        if start.timestamp() + k * scrape_s >= alert_at.timestamp() and in_fault:
+            put("ALERTS", f'ALERTS{{alertname="{ALERT}",alertstate="firing",severity="page"}}', t, 1)
+        truth.client_requests += n
+        truth.client_failures += client_fail
+        client_hist.append((t, n, client_fail))
+        if next_crash is not None and k == next_crash:
+            ts = datetime.fromtimestamp(t + 0.5, UTC)
+            journal.write(
+                "process", "exited", ts=ts, service="game", pid=1000 + k, exit_code=2, reason="panic"
+            )
+            journal.write(
+                "process",
+                "restarted",
+                ts=ts + timedelta(seconds=2 * scrape_s),
+                service="game",
+                pid=2000 + k,
+                restarts=len(truth.crash_times) + 1,
+            )
+            truth.crash_times.append(ts)
+            truth.crashes += 1
+            truth.restarts += 1
+            ok = err = dep = retries = degraded = panics = 0
+            rounds = dict.fromkeys(rounds, 0)
+            hist = [0] * (len(BUCKETS) + 1)
+            hist_sum = 0.0
+            memory = 60e6
+            next_crash = next(crash_iter, None)
+    journal.write("alert", "firing", ts=alert_at, alert=ALERT, severity="page", labels={})
+    journal.write(
+        "fault",
+        "reverted",
+        ts=fault_end,
+        fault="odds-stall",
+        fault_type="stall",
+        target="odds",
+        handle={"id": "f1"},
+    )
+    journal.write("phase", "ended", ts=end, phase="timeline")
+    journal.write("run", "ended", ts=end, scenario="synthetic-five-crash", run_id=run.run_id)
+
+    run.update_manifest(
+        run_id=run.run_id,
+        scenario="synthetic-five-crash",
+        runtime="local",
+        start=iso(start),
+        end=iso(end),
+        urls={"prometheus": "http://127.0.0.1:9"},
+        scrape_interval_s=scrape_s,
+    )
+    (run.path / "scenario.yaml").write_text(
+        "name: synthetic-five-crash\n"
+        "description: a dependency stall with a retry storm and panics (synthetic telemetry)\n"
+        "report:\n  slo:\n    availability: 0.99\n    latency_ms: 500\n    latency_target: 0.95\n"
+        f"expectations:\n  crashes: {{max: {crashes}}}\n  alerts_fired: [{ALERT}]\n"
+        "  alerts_not_fired: [CrashLoop]\n  availability_min: 0.99\n",
+        encoding="utf-8",
+    )
+    _write_traces(run, truth, rng, start, duration, rps)
+    _write_logs(run, truth, rng, fault_ticks, start, scrape_s, ticks, rps)
+    _write_locust(run, truth, client_hist)
+    if with_prometheus:
+        _write_tsdb(run, samples)
+    return truth
+
+
+def _write_tsdb(run: RunDir, samples: dict[str, list[tuple[str, float, float]]]) -> None:
+    types = {"ALERTS": "gauge", "rps_http_request_duration_seconds": "histogram"}
+    lines = []
+    for family, rows in samples.items():
+        kind = types.get(family) or (
+            "counter"
+            if family.startswith(("rps_http_requests", "rps_dep", "rps_deg", "rps_pan", "rps_rou"))
+            and "in_flight" not in family
+            else "gauge"
+        )
+        lines.append(f"# TYPE {family} {kind}")
+        by_series: dict[str, list[tuple[float, float]]] = {}
+        for series, t, v in rows:
+            by_series.setdefault(series, []).append((t, v))
+        for series, points in by_series.items():
+            lines += [f"{series} {_fmt(v)} {t:.3f}" for t, v in points]
+    lines.append("# EOF")
+    om = run.prometheus / "synthetic.om"
+    om.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = run.prometheus / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [PROMTOOL_BIN, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"promtool failed: {proc.stderr.strip()[-500:]}")
+    om.unlink()
+    (run.prometheus / "prometheus.yml").write_text("global:\n  scrape_interval: 1s\n", encoding="utf-8")
+
+
+def _write_logs(
+    run: RunDir,
+    truth: Truth,
+    rng: random.Random,
+    fault_ticks: range,
+    start: datetime,
+    scrape_s: float,
+    ticks: int,
+    rps: int,
+) -> None:
+    lines = []
+    for k in range(ticks):
+        t = start + timedelta(seconds=k * scrape_s)
+        lines += [
+            {
+                "ts": iso(t),
+                "level": "info",
+                "service": "game",
+                "msg": "round played",
+                "route": "/play",
+                "status": 200,
+            }
+            for _ in range(round(rps * scrape_s))
+        ]
+        if k in fault_ticks:
+            # the request's trace (one trace per request, rps a second)
+            n = min(int(k * scrape_s * rps), len(truth.trace_ids) - 1)
+            tid = truth.trace_ids[n] if truth.trace_ids else f"{rng.getrandbits(128):032x}"
+            lines.append(
+                {
+                    "ts": iso(t),
+                    "level": "error",
+                    "service": "game",
+                    "msg": "odds call failed: timeout after retries",
+                    "code": "ERR_DEPENDENCY",
+                    "kind": "third_party",
+                    "trace_id": tid,
+                    "status": 503,
+                }
+            )
+            truth.log_errors_by_code["ERR_DEPENDENCY"] = truth.log_errors_by_code.get("ERR_DEPENDENCY", 0) + 1
+    for ts in truth.crash_times:
+        lines.append(
+            {
+                "ts": iso(ts),
+                "level": "error",
+                "service": "game",
+                "msg": "panic: " + SCRIPT_LINE,
+                "code": "PANIC",
+            }
+        )
+        truth.log_errors_by_code["PANIC"] = truth.log_errors_by_code.get("PANIC", 0) + 1
+    lines.sort(key=lambda x: str(x["ts"]))
+    (run.logs / "game.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+
+
+def _span(
+    trace_id: str, span_id: str, parent: str, name: str, start_ns: int, dur_ns: int, error: bool
+) -> dict[str, object]:
+    return {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "parentSpanId": parent,
+        "name": name,
+        "kind": 2,
+        "startTimeUnixNano": str(start_ns),
+        "endTimeUnixNano": str(start_ns + dur_ns),
+        "attributes": [{"key": "http.route", "value": {"stringValue": "/play"}}],
+        "status": {"code": 2, "message": "dependency failed"} if error else {},
+    }
+
+
+def _write_traces(
+    run: RunDir, truth: Truth, rng: random.Random, start: datetime, duration: float, rps: int
+) -> None:
+    """One trace per request (rps a second), as a traced service exports them."""
+    out = []
+    for n in range(int(duration * rps)):
+        t = start.timestamp() + n / rps + 0.01
+        in_fault = truth.fault_start.timestamp() <= t < truth.fault_end.timestamp()
+        tid = f"{rng.getrandbits(128):032x}"
+        root, child = f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}"
+        dur = rng.uniform(2.0, 9.0) if in_fault else rng.uniform(0.02, 0.15)
+        error = in_fault and n % 3 == 0
+        spans = [
+            _span(tid, root, "", "POST /play", int(t * 1e9), int(dur * 1e9), error),
+            _span(tid, child, root, "GET odds", int((t + 0.001) * 1e9), int((dur - 0.002) * 1e9), error),
+        ]
+        out.append(
+            {
+                "resourceSpans": [
+                    {
+                        "resource": {
+                            "attributes": [{"key": "service.name", "value": {"stringValue": "game"}}]
+                        },
+                        "scopeSpans": [{"scope": {"name": "crashlab"}, "spans": spans}],
+                    }
+                ]
+            }
+        )
+        truth.trace_ids.append(tid)
+    (run.traces / "game.jsonl").write_text("".join(json.dumps(x) + "\n" for x in out), encoding="utf-8")
+
+
+def _write_locust(run: RunDir, truth: Truth, history: list[tuple[float, int, int]]) -> None:
+    header = [
+        "Type",
+        "Name",
+        "Request Count",
+        "Failure Count",
+        "Median Response Time",
+        "Average Response Time",
+        "Min Response Time",
+        "Max Response Time",
+        "Average Content Size",
+        "Requests/s",
+        "Failures/s",
+        "50%",
+        "66%",
+        "75%",
+        "80%",
+        "90%",
+        "95%",
+        "98%",
+        "99%",
+        "99.9%",
+        "99.99%",
+        "100%",
+    ]
+    duration = (truth.end - truth.start).total_seconds()
+    row = [
+        "POST",
+        "/play",
+        truth.client_requests,
+        truth.client_failures,
+        90,
+        900,
+        10,
+        9500,
+        120,
+        truth.client_requests / duration,
+        truth.client_failures / duration,
+        90,
+        110,
+        130,
+        150,
+        3000,
+        6000,
+        8000,
+        9000,
+        9400,
+        9500,
+        9500,
+    ]
+    with (run.locust / "drill_stats.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerow(row)
+        w.writerow(["", "Aggregated", *row[2:]])
+    hist_header = [
+        "Timestamp",
+        "User Count",
+        "Type",
+        "Name",
+        "Requests/s",
+        "Failures/s",
+        "50%",
+        "66%",
+        "75%",
+        "80%",
+        "90%",
+        "95%",
+        "98%",
+        "99%",
+        "99.9%",
+        "99.99%",
+        "100%",
+        "Total Request Count",
+        "Total Failure Count",
+        "Total Median Response Time",
+        "Total Average Response Time",
+        "Total Min Response Time",
+        "Total Max Response Time",
+        "Total Average Content Size",
+    ]
+    total_req = total_fail = 0
+    with (run.locust / "drill_stats_history.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(hist_header)
+        for t, n, f in history:
+            total_req += n
+            total_fail += f
+            p = 6000 if f else 100
+            w.writerow(
+                [
+                    int(t),
+                    20,
+                    "",
+                    "Aggregated",
+                    n,
+                    f,
+                    90,
+                    100,
+                    110,
+                    120,
+                    130,
+                    p,
+                    p,
+                    p,
+                    p,
+                    p,
+                    p,
+                    total_req,
+                    total_fail,
+                    90,
+                    100,
+                    10,
+                    9500,
+                    120,
+                ]
+            )
+    with (run.locust / "drill_failures.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Method", "Name", "Error", "Occurrences"])
+        w.writerow(["POST", "/play", "HTTPError('503 Server Error')", truth.client_failures])

@@ -1,0 +1,23 @@
+"""The page in headless Chromium: it loads offline without errors and shows the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.synthetic import synthesize
+from reports.writer import report_run
+from tests.helpers_report import chromium_dom
+
+
+def test_page_loads_in_chromium_and_shows_the_summary(tmp_path: Path) -> None:
+    truth = synthesize(tmp_path / "runs", minutes=1, crashes=1)
+    written = report_run(truth.run.path)
+    dom, log = chromium_dom(written.html, tmp_path / "profile")
+    assert 'data-ready="1"' in dom, log[-2000:]  # the inline script ran
+    assert 'id="summary"' in dom
+    for key in ("verdict", "duration", "ttd", "ttm", "failed", "budget", "crashes"):
+        assert f'data-key="{key}"' in dom
+    assert dom.count('<svg class="chart"') == 7
+    assert "&lt;script&gt;alert(" in dom
+    for bad in ("Uncaught", "SyntaxError", "Refused to", "Failed to load resource"):
+        assert bad not in log, log[-2000:]

@@ -1,0 +1,126 @@
+"""The reporter on a real run: the local stack (real game, odds and Prometheus), real traffic, a real
+fault through the admin API, real Locust; the stack is stopped before the report, so Prometheus is
+replayed from the run's own TSDB. Figures are checked against what the clients counted."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from crashlab.journal import Journal
+from crashlab.rundir import RunDir
+from crashlab.timeutil import iso, utcnow
+from reports.build import build_report, summary
+from reports.writer import report_run
+from stack.local import up
+from stack.runtime import StackConfig
+from tests.helpers_report import (
+    admin,
+    journal_crashes,
+    load_summary,
+    locust_counts,
+    play,
+    play_lines,
+    run_locust,
+    wait_restarted,
+)
+
+SCENARIO = """\
+name: live-half-errors
+description: half of the rounds fail for a while
+report:
+  slo: {availability: 0.99, latency_ms: 500, latency_target: 0.95}
+expectations:
+  crashes: 0
+  availability_min: 0.99
+"""
+
+
+def test_report_on_a_real_run(tmp_path: Path) -> None:
+    run = RunDir.create("live-half-errors", tmp_path / "runs")
+    (run.path / "scenario.yaml").write_text(SCENARIO, encoding="utf-8")
+    journal = Journal(run.journal_path, "runner")
+    stack = up(StackConfig(run_dir=run, profile="naive"), state_file=tmp_path / "stack.json")
+    try:
+        start = utcnow()
+        journal.write("run", "started", scenario="live-half-errors", run_id=run.run_id)
+        game = stack.urls["game"]
+        before = play(game, 30)
+        fault = admin(
+            game,
+            stack.admin_token,
+            "POST",
+            "/admin/faults",
+            {"type": "errors", "params": {"rate": 0.5}, "ttl_s": 60, "name": "half-errors"},
+        )
+        journal.write(
+            "fault",
+            "injected",
+            fault="half-errors",
+            fault_type="errors",
+            target="game",
+            params={"rate": 0.5},
+            ttl_s=60,
+            handle={"id": fault["id"]},
+        )
+        during = play(game, 60)
+        run_locust(game, run.locust, seconds=4)
+        admin(game, stack.admin_token, "DELETE", f"/admin/faults/{fault['id']}")
+        journal.write("fault", "reverted", fault="half-errors", fault_type="errors", target="game")
+        after = play(game, 30)
+        time.sleep(1.5)  # scraped (1 s interval) before the crash
+        admin(
+            game,
+            stack.admin_token,
+            "POST",
+            "/admin/faults",
+            {"type": "exception", "params": {"rate": 1, "where": "background"}, "ttl_s": 60, "name": "panic"},
+        )
+        journal.write("fault", "injected", fault="panic", fault_type="exception", target="game", ttl_s=60)
+        crashing = play(game, 1, tolerate_errors=True)  # the naive game dies of it (exit 2, a panic)
+        wait_restarted(stack, "game")
+        journal.write("fault", "expired", fault="panic", fault_type="exception", target="game")
+        restarted = play(game, 20)
+        time.sleep(2.5)  # the last scrape
+        journal.write("run", "ended", scenario="live-half-errors", run_id=run.run_id)
+        run.update_manifest(start=iso(start), end=iso(utcnow()), scenario="live-half-errors")
+        live = summary(build_report(run.path))  # from the live Prometheus, while the stack is up
+    finally:
+        stack.down()
+    written = report_run(run.path)
+    s = load_summary(run.path)
+    ours = [before, during, after, crashing, restarted]
+    client_requests, client_failures = locust_counts(run.path)
+    assert client_requests > 0 and client_failures > 0
+    served = play_lines(run.path / "logs" / "game.jsonl")  # the game's own access log, counted here
+    # only the round that crashed the game may be missing (it died before its next scrape)
+    assert len(served) - 1 <= s["requests_total"] <= len(served)
+    assert s["crashes"] == journal_crashes(run.path) == 1
+    assert s["crash_reasons"] == {"panic": 1} and s["restarts"] == 1 and s["panics"] >= 1
+    live_prom = next(src for src in live["sources"] if src["name"] == "prometheus")
+    assert "live at" in live_prom["detail"] and live["exemplars"] > 0
+    for key in ("requests_total", "requests_failed", "status_counts", "rounds", "crashes"):
+        assert live[key] == s[key], key  # the replay of the run's TSDB gives the same figures
+    assert s["requests_failed"] == sum(1 for status in served if status >= 500)
+    # Locust leaves out the rounds still in flight when it stops, so the server saw at least this many
+    assert s["requests_total"] >= sum(sum(c.values()) for c in ours) + client_requests
+    assert before.get(500, 0) == 0 and after.get(500, 0) == 0 and during.get(500, 0) > 0
+    assert (s["client_requests"], s["client_failures"]) == (client_requests, client_failures)
+    sources = {src["name"]: src for src in s["sources"]}
+    assert sources["prometheus"]["ok"] and "replayed" in sources["prometheus"]["detail"], sources
+    assert sources["logs"]["ok"] and sources["traces"]["ok"], sources
+    assert [f["name"] for f in s["faults"]] == ["half-errors", "panic"]
+    assert s["chain"][0]["sli"] == "availability"
+    assert s["verdict"] == "failed"
+    # every failed round logged an error line, and so did the panic
+    assert s["error_log_lines"] >= s["requests_failed"] + 1
+    assert sum(g["count"] for g in s["log_groups"]) == s["error_log_lines"]
+    assert s["rounds"] == s["status_counts"]["200"] == s["requests_total"] - s["requests_failed"]
+    assert s["verdict"] == "failed" and {e["name"]: e["met"] for e in s["expectations"]}["crashes"] is False
+    assert written.html.stat().st_size < 2_000_000
+    shutil.rmtree(run.prometheus / "data")  # the page still renders, and says why Prometheus is missing
+    report_run(run.path)
+    s = load_summary(run.path)
+    prom = next(src for src in s["sources"] if src["name"] == "prometheus")
+    assert not prom["ok"] and "no TSDB" in prom["why"]
