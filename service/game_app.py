@@ -1,0 +1,307 @@
+"""The game service: ``POST /play`` against a seeded computer, calling the odds dependency each round."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from crashlab.timeutil import iso, utcnow
+from service.errors import CODES, ApiError
+from service.faults import GAME_FAULTS
+from service.http import PANIC_HOOK, Handler, base_app, faults_ctx, read_json, route_of
+from service.keys import FAULTS, LOG, SETTINGS, TRACER_PROVIDER
+from service.logs import JsonLog
+from service.metrics import GameMetrics
+from service.odds_client import DEPENDENCY, DependencyError, OddsClient
+from service.panics import panic_exit
+from service.profile import Profile
+from service.resilience.breaker import State
+from service.resilience.ratelimit import PlayerBuckets
+from service.resilience.ttlcache import TtlCache
+from service.rules import CHOICES, Choice, computer_choice, decide
+from service.settings import Settings
+from service.tracing import client_trace_configs, current_ids
+
+PLAYER_HEADER = "X-Player-Id"
+PLAYER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+DEADLINE_HEADER = "X-Request-Deadline-Ms"
+#: the default table of win rates the fallback answers with when nothing is cached
+DEFAULT_TABLE = {"anonymous": 1 / 3}
+
+
+@dataclass
+class Game:
+    """The game's state: RNG, dependency client, fixes, background tasks."""
+
+    settings: Settings
+    metrics: GameMetrics
+    log: JsonLog
+    rng: random.Random
+    odds: OddsClient | None = None
+    buckets: PlayerBuckets | None = None
+    cache: TtlCache[float] | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    in_flight: int = 0
+    rounds: int = 0
+
+    @property
+    def profile(self) -> Profile:
+        return self.settings.profile
+
+    def spawn(self, coro: Any, where: str) -> None:
+        """Fire-and-forget background work; an unexpected error is a panic (recovered or fatal)."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self.tasks.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is None:
+                return
+            if isinstance(exc, ApiError) and self.profile.panic_recovery.enabled:
+                self.log.warning(f"{where} failed: {exc}", code=exc.code, kind=exc.kind, where=where)
+                return
+            self.metrics.panics.labels(where).inc()
+            if not self.profile.panic_recovery.enabled:
+                panic_exit(self.log, where, exc)
+            self.log.error(
+                f"recovered: {type(exc).__name__}: {exc}", code="SYS_INTERNAL", kind="system", where=where
+            )
+
+        task.add_done_callback(done)
+
+    def on_handler_panic(self, where: str, _exc: BaseException) -> None:
+        self.metrics.panics.labels(where).inc()
+
+
+GAME = web.AppKey("game", Game)
+
+
+def _player(request: web.Request) -> str:
+    player = request.headers.get(PLAYER_HEADER, "anonymous")
+    if PLAYER_ID.fullmatch(player) is None:
+        raise ApiError("ERR_INVALID_PLAYER", f"{PLAYER_HEADER} must be 1..64 of A-Z a-z 0-9 _ . : @ -")
+    return player
+
+
+def _choice(body: Any) -> Choice:
+    if not isinstance(body, dict):
+        raise ApiError("ERR_INVALID_BODY", 'body must be an object {"player_choice": ...}')
+    unknown = sorted(set(body) - {"player_choice"})
+    if unknown:
+        raise ApiError("ERR_INVALID_BODY", f"unknown field {unknown[0]!r}")
+    if "player_choice" not in body:
+        raise ApiError("ERR_INVALID_BODY", "player_choice: required")
+    choice = body["player_choice"]
+    if choice not in CHOICES or not isinstance(choice, str):
+        raise ApiError("ERR_INVALID_CHOICE")
+    return CHOICES[CHOICES.index(choice)]
+
+
+def _deadline(request: web.Request, profile: Profile) -> float | None:
+    if not profile.deadline.enabled:
+        return None
+    loop = asyncio.get_running_loop()
+    budget_ms = float(profile.deadline.request_ms)
+    given = request.headers.get(DEADLINE_HEADER)
+    if given is not None:
+        with contextlib.suppress(ValueError):
+            budget_ms = min(budget_ms, max(0.0, float(given)))
+    return loop.time() + budget_ms / 1000
+
+
+async def _win_rate(game: Game, player: str, deadline: float | None) -> tuple[float, str | None]:
+    """The player's win rate from odds, or from the fallback (cache, then default table) with a reason."""
+    assert game.odds is not None
+    try:
+        data = await game.odds.call("get_odds", "GET", f"/odds/{player}", deadline=deadline)
+        rate = float(data["win_rate"])
+    except DependencyError as exc:
+        if game.cache is None:
+            raise
+        cached = game.cache.get(player)
+        reason = exc.outcome if exc.outcome != "rejected" else exc.code.removeprefix("TP_ODDS_").lower()
+        if cached is not None:
+            game.metrics.degraded.labels("cache").inc()
+            return cached, f"cache:{reason}"
+        game.metrics.degraded.labels("default").inc()
+        return DEFAULT_TABLE.get(player, game.profile.fallback.default_win_rate), f"default:{reason}"
+    except (KeyError, TypeError, ValueError):
+        raise ApiError("TP_ODDS_BAD_RESPONSE") from None
+    if game.cache is not None:
+        game.cache.put(player, rate)
+    return rate, None
+
+
+async def _record(game: Game, player: str, result: str, round_id: str, faults: Any) -> None:
+    """Background: tell odds about the round (fire-and-forget)."""
+    if faults.first_hit("exception", "background") is not None:
+        raise RuntimeError("injected exception in background work")
+    assert game.odds is not None
+    deadline = None
+    if game.profile.deadline.enabled:
+        deadline = asyncio.get_running_loop().time() + game.profile.deadline.request_ms / 1000
+    await game.odds.call(
+        "record_result",
+        "POST",
+        "/results",
+        json={"player_id": player, "result": result, "round_id": round_id},
+        deadline=deadline,
+    )
+
+
+async def play(request: web.Request) -> web.Response:
+    game = request.app[GAME]
+    faults = request.app[FAULTS]
+    body = await read_json(request)
+    choice = _choice(body)
+    player = _player(request)
+    if game.buckets is not None:
+        wait = game.buckets.take(player)
+        if wait > 0:
+            game.metrics.rate_limited.inc()
+            raise ApiError("ERR_RATE_LIMITED", retry_after_s=max(1.0, wait))
+    if faults.first_hit("exception", "handler") is not None:
+        raise RuntimeError("injected exception in handler")
+    latency = faults.first_hit("latency")
+    if latency is not None:
+        await asyncio.sleep(latency.delay_s(faults.rng))
+    errors = faults.first_hit("errors")
+    if errors is not None:
+        code = errors.params.code if errors.params.code in CODES else "SYS_INJECTED"
+        raise ApiError(code, "injected error", status=errors.params.status)
+    # the round's working buffer: memory grows with in-flight rounds
+    buffer = bytearray(b"\x01") * (game.profile.round_buffer_kb * 1024)
+    deadline = _deadline(request, game.profile)
+    win_rate, degraded = await _win_rate(game, player, deadline)
+    computer = computer_choice(game.rng)
+    result = decide(choice, computer)
+    game.rounds += 1
+    round_id = f"{game.settings.seed}-{game.rounds}"
+    game.metrics.rounds.labels(result).inc()
+    game.spawn(_record(game, player, result, round_id, faults), "background")
+    trace_id, _ = current_ids()
+    del buffer
+    answer: dict[str, Any] = {
+        "player_choice": choice,
+        "computer_choice": computer,
+        "result": result,
+        "timestamp": iso(utcnow()),
+        "round_id": round_id,
+        "trace_id": trace_id,
+        "degraded": degraded is not None,
+        "win_rate": round(win_rate, 4),
+    }
+    if degraded is not None:
+        answer["degraded_reason"] = degraded
+    return web.json_response(answer)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    game = request.app[GAME]
+    assert game.odds is not None
+    circuit = game.odds.circuit_state
+    odds_ok = False
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as session,
+            session.get(game.odds.base_url + "/healthz") as r,
+        ):
+            odds_ok = r.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        odds_ok = False
+    fallback = game.profile.fallback.enabled
+    # with a fallback the game answers (degraded) whatever the dependency does
+    ready = fallback or (odds_ok and circuit is not State.OPEN)
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "dependencies": {
+            DEPENDENCY: {"reachable": odds_ok, "circuit": circuit.name.lower().replace("_", "-")}
+        },
+        "fallback": fallback,
+        "profile": game.profile.name,
+        "faults": request.app[FAULTS].counts(),
+    }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def shedding_middleware() -> Middleware:
+    """In-flight accounting for /play; sheds with 503 SYS_OVERLOADED past the bound (when on)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route_of(request) != "/play":
+            return await handler(request)
+        game = request.app[GAME]
+        shed = game.profile.load_shedding
+        if shed.enabled and game.in_flight >= shed.max_in_flight:
+            game.metrics.shed.inc()
+            raise ApiError("SYS_OVERLOADED", retry_after_s=shed.retry_after_s)
+        game.in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            game.in_flight -= 1
+
+    return middleware
+
+
+async def _game_ctx(app: web.Application) -> AsyncIterator[None]:
+    game = app[GAME]
+    game.odds = OddsClient(
+        game.settings.odds_url,
+        game.profile,
+        game.metrics,
+        game.log,
+        app[TRACER_PROVIDER],
+        client_trace_configs(app[TRACER_PROVIDER]),
+        random.Random(game.settings.seed + 1),
+    )
+    await game.odds.start()
+    yield
+    # graceful: let background work finish (bounded), then close connections
+    if game.tasks:
+        await asyncio.wait(set(game.tasks), timeout=app[SETTINGS].shutdown_timeout_s)
+    for task in list(game.tasks):
+        task.cancel()
+    await game.odds.close()
+
+
+def create_game_app(settings: Settings) -> web.Application:
+    metrics = GameMetrics()
+    app = base_app("game", settings, metrics, extra_middlewares=(shedding_middleware(),))
+    profile = settings.profile
+    game = Game(settings=settings, metrics=metrics, log=app[LOG], rng=random.Random(settings.seed))
+    if profile.rate_limit.enabled:
+        rl = profile.rate_limit
+        game.buckets = PlayerBuckets(rl.rate_per_s, rl.burst, rl.max_players)
+    if profile.fallback.enabled:
+        game.cache = TtlCache(profile.fallback.cache_ttl_s, profile.fallback.cache_size)
+    app[GAME] = game
+    app[PANIC_HOOK] = game.on_handler_panic
+    app.cleanup_ctx.append(faults_ctx(GAME_FAULTS))
+    app.cleanup_ctx.append(_game_ctx)
+    app.router.add_post("/play", play)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)
+    return app
+
+
+async def openapi(request: web.Request) -> web.FileResponse:
+    from pathlib import Path
+
+    del request
+    return web.FileResponse(
+        Path(__file__).parent / "openapi.json", headers={"Content-Type": "application/json"}
+    )

@@ -1,0 +1,296 @@
+"""The game's client of the odds dependency, with every resilience switch.
+
+naive (switches off): no timeout at all, a new session and connection per call (kept open, leaked,
+when the call fails), retries every ``naive_interval_ms`` with no limit, no breaker, no bulkhead.
+hardened: the request deadline bounds every attempt and travels as ``X-Request-Deadline-Ms``,
+capped exponential backoff with full jitter and a retry budget, a circuit breaker, a bulkhead and
+one pooled session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import aiohttp
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+from yarl import URL
+
+from service.errors import ApiError
+from service.logs import JsonLog
+from service.metrics import GameMetrics
+from service.profile import Profile
+from service.resilience.backoff import RetryBudget, full_jitter_delay
+from service.resilience.breaker import Breaker, CircuitOpen, State
+
+DEPENDENCY = "odds"
+DEADLINE_HEADER = "X-Request-Deadline-Ms"
+#: naive: no client timeout at all (aiohttp's default would be 5 minutes)
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
+class DependencyError(ApiError):
+    """A dependency call failed for good (after retries); ``outcome`` of the last attempt."""
+
+    def __init__(self, code: str, outcome: str, detail: str, *, retryable: bool) -> None:
+        super().__init__(code, f"odds: {detail}")
+        self.outcome = outcome
+        self.retryable = retryable
+
+
+class PoolExhausted(RuntimeError):
+    """Too many open connections to the dependency (naive: a panic in background work)."""
+
+
+class OddsClient:
+    def __init__(
+        self,
+        base_url: str,
+        profile: Profile,
+        metrics: GameMetrics,
+        log: JsonLog,
+        tracer_provider: TracerProvider,
+        trace_configs: list[aiohttp.TraceConfig],
+        rng: random.Random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.profile = profile
+        self.metrics = metrics
+        self.log = log
+        self.trace_configs = trace_configs
+        #: lean client spans unless the contrib instrumentation is on (``trace_configs``)
+        self.tracer = None if trace_configs else tracer_provider.get_tracer("crashlab.odds_client")
+        url = URL(self.base_url)
+        self._peer: dict[str, AttributeValue] = {
+            "server.address": url.host or "",
+            "server.port": url.port or 80,
+        }
+        self.rng = rng
+        self.session: aiohttp.ClientSession | None = None
+        self._per_call_open = 0
+        self._leaked: list[aiohttp.ClientSession] = []
+        self.breaker: Breaker | None = None
+        if profile.circuit_breaker.enabled:
+            self.breaker = Breaker(
+                profile.circuit_breaker,
+                on_state=lambda s: log.warning(
+                    "circuit state", dependency=DEPENDENCY, circuit=s.name.lower()
+                ),
+            )
+        # read at scrape time: open -> half-open happens by the clock, not by a call
+        metrics.circuit_state.labels(DEPENDENCY).set_function(lambda: float(self.circuit_state))
+        self.bulkhead = (
+            asyncio.Semaphore(profile.bulkhead.max_concurrent) if profile.bulkhead.enabled else None
+        )
+        self.budget = (
+            RetryBudget(profile.retry.budget_ratio, profile.retry.budget_min_per_s)
+            if profile.retry.enabled
+            else None
+        )
+        self._in_flight = metrics.dep_in_flight.labels(DEPENDENCY)
+        metrics.open_connections.labels(DEPENDENCY).set_function(lambda: float(self.open_connections()))
+
+    async def start(self) -> None:
+        if self.profile.pooled_client.enabled:
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.profile.pooled_client.limit, limit_per_host=0),
+                trace_configs=self.trace_configs,
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        leaked, self._leaked = self._leaked, []
+        for session in leaked:
+            await session.close()
+        self._per_call_open = 0
+
+    def open_connections(self) -> int:
+        if self.session is not None:
+            connector: Any = self.session.connector
+            try:
+                idle = sum(len(conns) for conns in connector._conns.values())
+                return len(connector._acquired) + idle
+            except AttributeError:
+                return 0
+        return self._per_call_open
+
+    @property
+    def circuit_state(self) -> State:
+        return self.breaker.state if self.breaker is not None else State.CLOSED
+
+    async def call(
+        self, operation: str, method: str, path: str, *, json: Any = None, deadline: float | None = None
+    ) -> Any:
+        """One logical call: attempts, retries and their pacing; returns the JSON answer."""
+        retry = self.profile.retry
+        bound = self.profile.pooled_client.pool_exhausted_at
+        if not self.profile.pooled_client.enabled and bound and self._per_call_open >= bound:
+            raise PoolExhausted(f"odds connection pool exhausted: {self._per_call_open} open connections")
+        if self.budget is not None:
+            self.budget.deposit()
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(operation, method, path, json, deadline)
+            except DependencyError as exc:
+                if not exc.retryable:
+                    raise
+                if retry.enabled:
+                    assert self.budget is not None
+                    if attempt >= retry.max_attempts or not self.budget.withdraw():
+                        raise
+                    delay = full_jitter_delay(attempt, retry.base_ms / 1000, retry.cap_ms / 1000, self.rng)
+                    if deadline is not None and loop.time() + delay >= deadline:
+                        raise
+                else:
+                    if retry.naive_max_attempts and attempt >= retry.naive_max_attempts:
+                        raise
+                    delay = retry.naive_interval_ms / 1000
+            self.metrics.dep_retries.labels(DEPENDENCY, operation).inc()
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, operation: str, method: str, path: str, body: Any, deadline: float | None
+    ) -> Any:
+        m = self.metrics
+        if self.breaker is not None:
+            try:
+                self.breaker.acquire()
+            except CircuitOpen:
+                m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
+                raise DependencyError(
+                    "TP_ODDS_CIRCUIT_OPEN", "rejected", "circuit open", retryable=False
+                ) from None
+        if self.bulkhead is not None:
+            try:
+                wait_s = self.profile.bulkhead.max_wait_ms / 1000
+                if wait_s <= 0:
+                    if self.bulkhead.locked():
+                        raise TimeoutError
+                    await self.bulkhead.acquire()
+                else:
+                    await asyncio.wait_for(self.bulkhead.acquire(), wait_s)
+            except TimeoutError:
+                if self.breaker is not None and self.breaker.state is State.HALF_OPEN:
+                    self.breaker.failure()
+                m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
+                raise DependencyError(
+                    "TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False
+                ) from None
+        try:
+            outcome, result, error = await self._send(operation, method, path, body, deadline)
+        finally:
+            if self.bulkhead is not None:
+                self.bulkhead.release()
+        m.dep_requests.labels(DEPENDENCY, operation, outcome).inc()
+        if self.breaker is not None:
+            if outcome == "ok":
+                self.breaker.success()
+            else:
+                self.breaker.failure()
+        if error is not None:
+            raise error
+        return result
+
+    async def _send(
+        self, operation: str, method: str, path: str, body: Any, deadline: float | None
+    ) -> tuple[str, Any, DependencyError | None]:
+        loop = asyncio.get_running_loop()
+        headers: dict[str, str] = {}
+        timeout = _NO_TIMEOUT
+        if self.profile.deadline.enabled and deadline is not None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                error = DependencyError("TP_ODDS_TIMEOUT", "timeout", "deadline passed", retryable=False)
+                return "timeout", None, error
+            headers[DEADLINE_HEADER] = str(int(remaining * 1000))
+            timeout = aiohttp.ClientTimeout(total=min(remaining, self.profile.deadline.attempt_ms / 1000))
+        session = self.session
+        per_call = session is None
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), trace_configs=self.trace_configs, timeout=timeout
+            )
+            self._per_call_open += 1
+        url = self.base_url + path
+        span = None
+        if self.tracer is not None:
+            attributes: dict[str, AttributeValue] = {
+                "http.request.method": method,
+                "url.full": url,
+                **self._peer,
+                "crashlab.operation": operation,
+            }
+            span = self.tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+            propagate.inject(headers, context=trace.set_span_in_context(span))
+        self._in_flight.inc()
+        start = loop.time()
+        outcome, status = "error", 0
+        try:
+            outcome, result, failure, status = await self._exchange(
+                session, method, url, body, headers, timeout
+            )
+            return outcome, result, failure
+        finally:
+            if span is not None:
+                if status:
+                    span.set_attribute("http.response.status_code", status)
+                if outcome != "ok":
+                    span.set_status(Status(StatusCode.ERROR, outcome))
+                span.end()
+            self._in_flight.dec()
+            self.metrics.dep_duration.labels(DEPENDENCY, operation).observe(loop.time() - start)
+            if per_call:
+                # naive: like not closing the body on an error status, the connection stays open
+                if status >= 400 and self.profile.pooled_client.leak_on_error:
+                    self._leaked.append(session)
+                else:
+                    self._per_call_open -= 1
+                    await session.close()
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        client_timeout: aiohttp.ClientTimeout,
+    ) -> tuple[str, Any, DependencyError | None, int]:
+        """One HTTP exchange: (outcome, JSON answer, error, status)."""
+        try:
+            async with session.request(method, url, json=body, headers=headers, timeout=client_timeout) as r:
+                if r.status >= 400:
+                    retryable = r.status >= 500 or r.status == 429
+                    error = DependencyError(
+                        "TP_ODDS_UNAVAILABLE", "error", f"HTTP {r.status}", retryable=retryable
+                    )
+                    return "error", None, error, r.status
+                try:
+                    data = await r.json()
+                except (ValueError, aiohttp.ContentTypeError):
+                    error = DependencyError("TP_ODDS_BAD_RESPONSE", "error", "not JSON", retryable=False)
+                    return "error", None, error, r.status
+                return "ok", data, None, r.status
+        except TimeoutError:
+            return (
+                "timeout",
+                None,
+                DependencyError("TP_ODDS_TIMEOUT", "timeout", "timed out", retryable=True),
+                0,
+            )
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+            detail = f"connection reset ({type(exc).__name__})"
+            return "reset", None, DependencyError("TP_ODDS_UNAVAILABLE", "reset", detail, retryable=True), 0
+        except aiohttp.ClientError as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            return "error", None, DependencyError("TP_ODDS_UNAVAILABLE", "error", detail, retryable=True), 0

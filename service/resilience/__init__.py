@@ -1,0 +1,1 @@
+"""The fixes of the hardened profile, each small and switchable."""

@@ -1,0 +1,74 @@
+"""Run one service until SIGTERM/SIGINT, then shut down gracefully: stop accepting, drain in-flight
+requests (up to ``shutdown_timeout_s``), finish background work, flush logs and traces."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiohttp import web
+
+from service.errors import ServiceError
+from service.game_app import create_game_app
+from service.keys import LOG, SERVER_CONNECTIONS
+from service.odds_app import create_odds_app
+from service.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    return create_game_app(settings) if settings.service == "game" else create_odds_app(settings)
+
+
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The AppRunner with the profile's handler cancellation (naive: abandoned requests keep running)."""
+    cancel = settings.service == "odds" or settings.profile.handler_cancellation.enabled
+    return web.AppRunner(
+        app,
+        handler_cancellation=cancel,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        handle_signals=False,
+    )
+
+
+async def start(app: web.Application, settings: Settings) -> tuple[web.AppRunner, int]:
+    """Set up and start serving; returns the runner and the bound port."""
+    runner = make_runner(app, settings)
+    await runner.setup()
+    app[SERVER_CONNECTIONS].server = runner.server
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=2048, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ServiceError(
+            f"{settings.service}: cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    port = settings.port
+    if runner.addresses:
+        port = int(runner.addresses[0][1])
+    return runner, port
+
+
+async def serve(settings: Settings) -> int:
+    try:
+        app = create_app(settings)
+    except OSError as exc:
+        raise ServiceError(f"{settings.service}: {exc.filename or ''}: {exc.strerror}") from None
+    runner, port = await start(app, settings)
+    settings.port = port
+    app[LOG].info(
+        "listening",
+        host=settings.host,
+        port=port,
+        profile=settings.profile.name,
+        switches=settings.profile.switches(),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    app[LOG].info("shutdown requested; draining")
+    await runner.cleanup()
+    return 0

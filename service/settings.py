@@ -1,0 +1,27 @@
+"""What one service process was started with (CLI options / environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.profile import Profile
+
+
+@dataclass
+class Settings:
+    service: str  # "game" or "odds"
+    profile: Profile
+    host: str = "127.0.0.1"
+    port: int = 0
+    odds_url: str = "http://127.0.0.1:8081"
+    log_file: Path | None = None
+    trace_file: Path | None = None
+    seed: int = 42
+    admin_token: str | None = None
+    admin_allow_remote: bool = False
+    #: largest accepted request body
+    client_max_size: int = 16 * 1024
+    #: seconds graceful shutdown waits for in-flight requests
+    shutdown_timeout_s: float = 5.0
+    log_level: str = "info"
