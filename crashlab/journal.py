@@ -42,7 +42,8 @@ class JournalEvent:
         return self.fields.get(key, default)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ts": iso(self.ts), "type": self.type, "event": self.event, "source": self.source, **self.fields}
+        head = {"ts": iso(self.ts), "type": self.type, "event": self.event, "source": self.source}
+        return {**head, **self.fields}
 
 
 class Journal:

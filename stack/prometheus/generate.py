@@ -149,7 +149,8 @@ def slos(
             name="player-availability",
             objective=availability,
             errors=(
-                f'sum(rate(crashlab_client_requests_total{{{play}, outcome=~"{CLIENT_BAD_OUTCOMES}"}}[{{w}}]))'
+                "sum(rate(crashlab_client_requests_total"
+                f'{{{play}, outcome=~"{CLIENT_BAD_OUTCOMES}"}}[{{w}}]))'
             ),
             total=f"sum(rate(crashlab_client_requests_total{{{play}}}[{{w}}]))",
             alert_prefix="ErrorBudget",
