@@ -1,0 +1,76 @@
+"""What every fault family offers: validate params, inject with a TTL, revert from a JSON handle.
+
+A fault *handle* is a plain JSON object holding everything ``revert`` needs (fault id and admin
+URL, PID, network namespace and device, helper PIDs). The runner journals it with every
+``fault injected`` event, so ``crashlab chaos revert --all`` can undo leftovers after the runner
+itself was SIGKILLed. Every injection carries a TTL at its point of injection (admin API ``ttl_s``,
+a detached timer process, ``stress-ng --timeout``), so a fault ends even if nobody reverts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from chaos.faults.errors import FaultError
+
+Handle = dict[str, Any]
+RevertOutcome = Literal["reverted", "expired", "gone"]
+
+#: Seconds added to a fault's duration for its TTL at the point of injection: the runner reverts
+#: at the end of the duration, the TTL is only the safety net.
+TTL_MARGIN_S = 2.0
+#: the longest TTL a fault may have (the admin API's limit, docs/contracts.md)
+MAX_TTL_S = 3600.0
+
+
+class Params(BaseModel):
+    """Base of every fault type's parameters: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class FaultContext:
+    """What a fault needs to know about the running stack."""
+
+    urls: Mapping[str, str] = field(default_factory=dict)
+    admin_token: str = ""
+    runtime: str = "local"
+    #: current PID of a service (local runtime), None when it is down
+    pid_of: Callable[[str], int | None] = lambda _service: None
+    #: the network namespace a service lives in (network faults), None: the host's own
+    netns_of: Callable[[str], str | None] = lambda _service: None
+    #: the running stack object (runtime-specific faults such as containers use it)
+    stack: Any = None
+
+    def url(self, service: str) -> str:
+        try:
+            return self.urls[service].rstrip("/")
+        except KeyError:
+            raise FaultError(f"the stack has no URL for {service!r} (known: {sorted(self.urls)})") from None
+
+
+class FaultType(Protocol):
+    """One entry of the catalogue, for example ``dependency.stall``."""
+
+    name: str
+    summary: str
+    params_model: type[Params]
+    #: False for instantaneous faults (process.kill): nothing to revert
+    revertible: bool
+
+    def target(self, params: Params) -> str: ...
+
+    def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Awaitable[Handle]: ...
+
+    def revert(self, handle: Handle, ctx: FaultContext) -> Awaitable[RevertOutcome]: ...
+
+
+def check_ttl(ttl_s: float) -> float:
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise FaultError(f"fault TTL must be in (0, {MAX_TTL_S:g}] seconds, got {ttl_s}")
+    return ttl_s

@@ -1,0 +1,1 @@
+"""Locust load: the players' locustfile (run only as a subprocess) and its integration."""

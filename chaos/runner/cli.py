@@ -1,0 +1,157 @@
+"""``crashlab drill FILE`` and ``crashlab chaos revert --all`` / ``crashlab chaos list``."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from chaos.faults import registry
+from chaos.runner.cleanup import revert_all_leftovers
+from chaos.runner.drill import Drill, DrillOptions, DrillResult
+from chaos.runner.errors import DrillError
+from crashlab.rundir import runs_root
+
+
+async def _run_with_signals(drill: Drill, console: Console) -> DrillResult:
+    """Run the drill; SIGINT and SIGTERM cancel it, which reverts every fault (a second signal while
+    reverting is ignored: the rollback finishes first)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal(sig: signal.Signals) -> None:
+        if drill.cleaning or drill.interrupted_by:
+            console.print(f"{sig.name}: still reverting faults and cleaning up, please wait", highlight=False)
+            return
+        drill.interrupted_by = sig.name
+        console.print(f"{sig.name}: aborting the drill, reverting every fault", highlight=False)
+        task.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await drill.run()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _link(run_path: Path, root: Path, name: str) -> Path:
+    link = root / name
+    if link.is_symlink() or not link.exists():
+        link.unlink(missing_ok=True)
+        link.symlink_to(run_path.name)
+        return link
+    raise DrillError(f"--link {name}: {link} exists and is not a symlink; remove it or pick another name")
+
+
+def _report(run_path: Path, console: Console) -> None:
+    try:
+        writer: Any = importlib.import_module("reports.writer")
+    except ModuleNotFoundError as exc:
+        raise DrillError(f"--report: the reporter (reports package) is not installed ({exc})") from None
+    written = writer.report_run(run_path)
+    console.print(f"report: {written.html}", highlight=False)
+
+
+@click.command("drill")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--speed", type=float, default=1.0, show_default=True, help="divide every offset and duration by K"
+)
+@click.option("--dry-run", is_flag=True, help="print the plan with absolute times; inject nothing")
+@click.option("--quiet", is_flag=True, help="no live panel: event lines only (CI)")
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="where run directories go (default: $CRASHLAB_RUNS_DIR or runs/)",
+)
+@click.option("--report", "with_report", is_flag=True, help="write the post-mortem after the drill")
+@click.option("--link", "link_name", default=None, help="make RUNS_DIR/NAME a symlink to this run")
+@click.option("--keep-up", is_flag=True, help="leave a stack this drill brought up running")
+@click.pass_context
+def drill_command(
+    ctx: click.Context,
+    file: Path,
+    speed: float,
+    dry_run: bool,
+    quiet: bool,
+    runs_dir: Path | None,
+    with_report: bool,
+    link_name: str | None,
+    keep_up: bool,
+) -> None:
+    """Run the drill FILE: stack, steady state, Locust load, timeline of faults, probes, guardrails,
+    expectations; write runs/<run-id>/. Exit 0 when every expectation holds, 1 when one fails, 2 on
+    invalid input or an aborted drill. Every injected fault is reverted on every exit path."""
+    if not file.exists():
+        raise DrillError(f"{file}: no such drill file")
+    console = Console(soft_wrap=True)
+    options = DrillOptions(speed=speed, dry_run=dry_run, quiet=quiet, runs_dir=runs_dir, keep_up=keep_up)
+    drill = Drill(file, options, console)
+    result = asyncio.run(_run_with_signals(drill, console))
+    if result.run_dir is not None:
+        root = runs_root(runs_dir)
+        if link_name:
+            _link(result.run_dir.path, root, link_name)
+        if with_report:
+            try:
+                _report(result.run_dir.path, console)
+            except Exception as exc:  # the drill's verdict stands; say why there is no report
+                console.print(f"report failed: {exc}", highlight=False)
+        for failure in result.failures:
+            console.print(f"failed: {failure}", highlight=False, markup=False)
+        click.echo(str(result.run_dir.path))
+    ctx.exit(result.exit_code)
+
+
+@click.group("chaos")
+def chaos_group() -> None:
+    """The fault catalogue and leftover cleanup."""
+
+
+@chaos_group.command("revert")
+@click.option("--all", "all_", is_flag=True, required=True, help="revert every leftover fault of every run")
+@click.option("--runs-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+def revert_command(all_: bool, runs_dir: Path | None) -> None:
+    """Revert the faults that a killed drill left injected (found from the runs' journals)."""
+    root = runs_root(runs_dir)
+    results = asyncio.run(revert_all_leftovers(root))
+    if not results:
+        click.echo(f"no leftover faults under {root}")
+        return
+    failed = 0
+    for left, outcome in results:
+        click.echo(f"{left.journal.parent.name}: {left.name} ({left.fault_type} -> {left.target}): {outcome}")
+        failed += outcome.startswith("failed")
+    if failed:
+        raise DrillError(
+            f"{failed} leftover fault(s) could not be reverted (see above); their TTL still ends them"
+        )
+
+
+@chaos_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def list_command(as_json: bool) -> None:
+    """The fault types of the catalogue with their params."""
+    rows = registry.describe()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['summary']}")
+        for p in row["params"]:
+            default = "required" if p["required"] else f"default {p['default']}"
+            click.echo(f"    {p['name']:<12} {default:<16} {p['help'] or ''}")
+
+
+COMMANDS: list[click.Command] = [drill_command, chaos_group]

@@ -1,0 +1,84 @@
+"""Before a drill runs: the plan checked against the fault catalogue and the runtime, the scenario's
+load as Locust settings, and the plan with absolute times for ``--dry-run``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chaos.faults import FaultError, registry
+from chaos.faults.base import MAX_TTL_S
+from chaos.load.process import LoadSettings, Stage
+from chaos.plan import Plan
+from chaos.runner.errors import DrillError
+from chaos.scenario.model import Load
+
+#: the Locust tasks of chaos/load/locustfile.py that request_mix can weigh
+LOCUST_TASKS = ("play", "readyz", "healthz")
+RUNTIME_FAMILIES = {"process": "local", "container": "docker"}
+
+
+def check_plan(the_plan: Plan) -> None:
+    """Every fault of the plan is in the catalogue, has valid params and fits the runtime."""
+    runtime = the_plan.scenario.target.runtime
+    problems = []
+    for step in the_plan.steps:
+        family = step.fault.family
+        where = "/".join(str(p) for p in step.loc)
+        if RUNTIME_FAMILIES.get(family, runtime) != runtime:
+            problems.append(
+                f"{where} ({step.label}): {step.fault.type} needs the {RUNTIME_FAMILIES[family]} runtime"
+            )
+            continue
+        if step.duration_s > MAX_TTL_S:
+            problems.append(
+                f"{where} ({step.label}): duration {step.duration_s:g}s is over the longest fault TTL "
+                f"({MAX_TTL_S:g}s); split it (repeat) instead"
+            )
+            continue
+        try:
+            registry.validate(step.fault.type, step.fault.params(), where=where)
+        except FaultError as exc:
+            problems.append(str(exc))
+    load = the_plan.scenario.load
+    unknown = sorted(set(load.request_mix) - set(LOCUST_TASKS)) if load else []
+    if unknown:
+        problems.append(f"load.request_mix: unknown task(s) {unknown}; known: {list(LOCUST_TASKS)}")
+    if problems:
+        raise DrillError(f"{the_plan.scenario.source or the_plan.scenario.name}: " + "; ".join(problems))
+
+
+def load_settings(load: Load, seed: int | None) -> LoadSettings:
+    users = load.users or max(s.users for s in load.stages or [])
+    return LoadSettings(
+        users=users,
+        spawn_rate=load.spawn_rate or float(users),
+        duration_s=load.total_s,
+        stages=tuple(Stage(s.duration, s.users, s.spawn_rate) for s in load.stages or []),
+        request_mix=integer_weights({str(k): float(v) for k, v in load.request_mix.items()}),
+        client_timeout_s=load.client_timeout or 10.0,
+        client_retries=load.client_retries,
+        think_min_s=load.think_time.min,
+        think_max_s=load.think_time.max,
+        players=load.players,
+        seed=seed or 0,
+    )
+
+
+def integer_weights(mix: dict[str, float]) -> dict[str, int]:
+    """Locust weights are task repetitions: fractional weights are scaled up to integers."""
+    factor = 1 if all(float(v).is_integer() for v in mix.values()) else 100
+    return {k: round(v * factor) for k, v in mix.items() if round(v * factor) > 0}
+
+
+def plan_lines(the_plan: Plan, start: datetime) -> list[str]:
+    """The plan with absolute UTC times (as if the timeline started at ``start``)."""
+    lines = [f"{'start (UTC)':<12} {'end':<12} {'+offset':>9} {'length':>8}  label / type / params"]
+    for step, text in zip(the_plan.steps, the_plan.lines(), strict=True):
+        begin = start + timedelta(seconds=step.start_s)
+        end = start + timedelta(seconds=step.end_s)
+        lines.append(f"{_clock(begin)} {_clock(end)} {text}")
+    return lines
+
+
+def _clock(ts: datetime) -> str:
+    return f"{ts:%H:%M:%S}.{ts.microsecond // 1000:03d}"

@@ -1,0 +1,77 @@
+"""The stack a drill runs against: the running one when it matches the scenario's target, else a new
+one brought up into the drill's run directory (and taken down at the end unless ``--keep-up``).
+
+A stack brought up by a drill records its target in its run's manifest (``stack_target``); a running
+stack matches when that record equals this scenario's target.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.runner.errors import DrillError
+from chaos.scenario.model import Target
+from crashlab.rundir import RunDir
+from stack.runtime import RestartPolicy, Stack, StackConfig
+
+
+def target_record(target: Target) -> dict[str, Any]:
+    return target.model_dump(mode="json")
+
+
+def stack_config(target: Target, run_dir: RunDir) -> StackConfig:
+    policy = target.restart_policy
+    return StackConfig(
+        run_dir=run_dir,
+        runtime=target.runtime,
+        profile=target.profile,
+        switches={str(k): v for k, v in target.switches.items()},
+        memory_limits_mb={str(k): v for k, v in target.memory_limits_mb.items()},
+        restart_policy=RestartPolicy(
+            name=policy.name,
+            max_retries=policy.max_retries,
+            backoff_initial_s=policy.backoff,
+            backoff_max_s=policy.backoff_max,
+        ),
+        seed=target.seed if target.seed is not None else 42,
+        alert_windows="fast",
+    )
+
+
+def _runtime(name: str) -> Any:
+    try:
+        return importlib.import_module(f"stack.{name}")
+    except ModuleNotFoundError as exc:
+        raise DrillError(
+            f"target.runtime {name!r}: this install has no stack.{name} runtime ({exc})"
+        ) from None
+
+
+@dataclass
+class DrillStack:
+    stack: Stack
+    #: True when this drill brought the stack up (so it takes it down at the end)
+    owned: bool
+
+
+def acquire(target: Target, run_dir: RunDir) -> DrillStack:
+    runtime = _runtime(target.runtime)
+    attach = getattr(runtime, "attach", None)
+    running: Stack | None = attach() if callable(attach) else None
+    if running is not None:
+        record = running.run_dir.read_manifest().get("stack_target")
+        if record == target_record(target):
+            return DrillStack(running, owned=False)
+        raise DrillError(
+            f"a {target.runtime} stack is already up (run {running.run_dir.path}) with "
+            f"{'another target' if record else 'an unknown target (started by `crashlab up`)'}; "
+            "this drill needs its own: run `crashlab down` first"
+        )
+    up = getattr(runtime, "up", None)
+    if not callable(up):
+        raise DrillError(f"stack.{target.runtime} cannot bring a stack up (no up())")
+    stack: Stack = up(stack_config(target, run_dir))
+    run_dir.update_manifest(stack_target=target_record(target))
+    return DrillStack(stack, owned=True)

@@ -1,0 +1,63 @@
+"""The timeline scheduler: each planned fault starts at its offset on the monotonic clock (the lag
+is measured and journaled), stays for its duration and is reverted; instant faults only inject."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from chaos.faults.base import MAX_TTL_S, TTL_MARGIN_S
+from chaos.plan import PlanStep
+from chaos.runner.rollback import Rollback
+
+#: TTL of an instant fault (kill, restart): nothing stays injected, the TTL is only formal.
+INSTANT_TTL_S = 5.0
+
+
+async def sleep_until(deadline: float) -> float:
+    """Sleep until the monotonic ``deadline``; returns the lag in ms (>= 0)."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return max(0.0, (time.monotonic() - deadline) * 1000)
+
+
+async def _inject_shielded(rollback: Rollback, step: PlanStep, lag_ms: float) -> None:
+    ttl = min(step.duration_s + TTL_MARGIN_S, MAX_TTL_S) if step.duration_s > 0 else INSTANT_TTL_S
+    task = asyncio.ensure_future(
+        rollback.inject(
+            step.label,
+            step.fault.type,
+            step.fault.params(),
+            ttl,
+            lag_ms=lag_ms,
+            planned_at_s=step.start_s,
+            duration_s=step.duration_s or None,
+        )
+    )
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # an injection in flight finishes and is recorded, so the rollback reverts it
+        await asyncio.wait([task])
+        raise
+
+
+async def run_step(step: PlanStep, rollback: Rollback, t0: float) -> None:
+    lag = await sleep_until(t0 + step.start_s)
+    await _inject_shielded(rollback, step, lag)
+    if step.duration_s > 0 and step.label in rollback.active:
+        lag = await sleep_until(t0 + step.end_s)
+        await rollback.revert(step.label, lag_ms=lag)
+
+
+async def run_timeline(steps: Sequence[PlanStep], rollback: Rollback, t0: float) -> None:
+    """Run every step; on cancellation the steps stop and the caller's rollback reverts what is left."""
+    tasks = [asyncio.create_task(run_step(step, rollback, t0), name=step.label) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
