@@ -16,6 +16,29 @@ from chaos.scenario.model import CountRange, Expectations
 from crashlab.journal import read_journal
 
 PLAY = 'route="/play"'
+#: the players' outcomes that are failures (timeouts, refused or reset connections, 5xx); as in the
+#: player-availability SLO of stack/prometheus/generate.py
+CLIENT_BAD = 'outcome=~"timeout|connection|http_5xx"'
+
+
+async def availability(prom: Prometheus | None, w: str, at: float) -> float | None:
+    """Availability as the players saw it (the load generator's counters, like a load balancer's),
+    or, when no load ran, as the game counted it (status not 5xx). A crashed or hung process answers
+    nothing, so only the players' view sees those requests fail."""
+    players = await _value(
+        prom,
+        f"(sum(increase(crashlab_client_requests_total{{{PLAY},{CLIENT_BAD}}}[{w}])) or vector(0))"
+        f" / sum(increase(crashlab_client_requests_total{{{PLAY}}}[{w}]))",
+        at,
+    )
+    if players is not None:
+        return 1 - players
+    return await _value(
+        prom,
+        f'sum(increase(rps_http_requests_total{{{PLAY},status!~"5.."}}[{w}]))'
+        f" / sum(increase(rps_http_requests_total{{{PLAY}}}[{w}]))",
+        at,
+    )
 
 
 def count_crashes(journals: Iterable[Path], start: datetime, end: datetime) -> int:
@@ -86,12 +109,7 @@ async def evaluate(
                 )
             )
     if exp.availability_min is not None or exp.availability_max is not None:
-        avail = await _value(
-            prom,
-            f'sum(increase(rps_http_requests_total{{{PLAY},status!~"5.."}}[{w}]))'
-            f" / sum(increase(rps_http_requests_total{{{PLAY}}}[{w}]))",
-            at,
-        )
+        avail = await availability(prom, w, at)
         measured = None if avail is None else round(avail, 5)
         if exp.availability_min is not None:
             met = avail is not None and avail >= exp.availability_min

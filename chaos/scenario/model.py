@@ -372,8 +372,14 @@ class Expectations(Model):
     alerts_fired: list[str] = Field(default_factory=list)
     alerts_not_fired: list[str] = Field(default_factory=list)
     max_p99_ms: float | None = Field(None, gt=0)
-    availability_min: Fraction | None = None
-    availability_max: Fraction | None = None
+    availability_min: Fraction | None = Field(
+        None,
+        description="lowest /play availability over the drill: as the players saw it (the load generator's "
+        "counters) when load ran, else as the game counted it (not 5xx)",
+    )
+    availability_max: Fraction | None = Field(
+        None, description="highest /play availability over the drill (same measure as availability_min)"
+    )
     degraded_min: int | None = Field(None, ge=0, description="at least that many degraded answers")
 
 
