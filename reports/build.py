@@ -17,7 +17,7 @@ from reports.analysis.evidence import Evidence, analyse_evidence
 from reports.analysis.expectations import ExpectationResult, evaluate, verdict
 from reports.analysis.impact import Impact, analyse_impact
 from reports.analysis.mechanisms import Mechanisms, analyse_mechanisms
-from reports.analysis.times import Times, analyse_times
+from reports.analysis.times import Times, analyse_times, incident_times
 from reports.context import load_context
 from reports.inputs import Inputs
 from reports.model import SourceProblem, SourceStatus, Window
@@ -211,9 +211,10 @@ def gather(path: Path, *, prometheus_url: str | None = None, replay: bool | None
 
 def analyse(inputs: Inputs) -> Report:
     impact = analyse_impact(inputs)
-    budget = analyse_budget(inputs, impact.requests_total, impact.requests_failed)
+    budget = analyse_budget(inputs, impact)
     times = analyse_times(inputs, impact)
     chain = analyse_chain(inputs, times, [m.ts for m in impact.crash_markers])
+    incident_times(inputs, impact, times, chain.moved())
     mech = analyse_mechanisms(inputs, impact, times)
     evidence = analyse_evidence(inputs)
     expectations = evaluate(inputs, impact, times)
@@ -265,10 +266,14 @@ def summary(report: Report) -> dict[str, Any]:
         "recovered": t.recovered,
         "times": {
             "fault_start": when(t.fault_start),
+            "incident_start": when(t.incident_start),
+            "incident_start_by": t.incident_start_by,
+            "incident_start_reason": t.incident_start_reason,
             "breach_start": when(t.breach_start),
             "breach_end": when(t.breach_end),
             "first_alert": when(t.first_alert),
             "first_alert_name": t.first_alert_name,
+            "first_alert_severity": t.first_alert_severity,
             "mitigation": when(t.mitigation),
             "mitigation_by": t.mitigation_by,
             "recovery": when(t.recovery),
@@ -280,8 +285,17 @@ def summary(report: Report) -> dict[str, Any]:
         "client_requests": i.client_requests,
         "client_failures": i.client_failures,
         "availability_client": i.availability_client,
+        "players_requests": i.players_requests,
+        "players_failed": i.players_failed,
+        "players_outcomes": i.players_outcomes,
+        "availability_players": i.availability_players,
+        "availability": i.availability,
+        "availability_source": i.availability_source,
         "budget_burned_ratio": report.budget.burned_ratio,
+        "budget_source": report.budget.source,
         "budget_allowed_failures": report.budget.allowed_failures,
+        "budget_burned_ratio_server": report.budget.server_burned_ratio,
+        "budget_burned_ratio_players": report.budget.players_burned_ratio,
         "budget_burned_ratio_client": report.budget.client_burned_ratio,
         "crashes": i.crashes,
         "crash_reasons": i.crash_reasons,
@@ -311,10 +325,14 @@ def summary(report: Report) -> dict[str, Any]:
             for f in t.faults
         ],
         "breaches": [{"sli": b.label, "start": when(b.start), "end": when(b.end)} for b in t.breaches],
+        "server_availability_breaches": [
+            {"start": when(b.start), "end": when(b.end)} for b in t.server_availability_breaches
+        ],
         "chain": [
             {
                 "fault": link.fault.name,
                 "sli": link.sli,
+                "slis": list(link.slis),
                 "sli_delay_s": link.sli_delay_s,
                 "alert": link.alert,
                 "alert_delay_s": link.alert_delay_s,

@@ -38,6 +38,9 @@ class Truth:
     requests_failed: int = 0
     client_requests: int = 0
     client_failures: int = 0
+    #: the load generator's own counters (``crashlab_client_requests_total``), when written
+    players_requests: int = 0
+    players_failed: int = 0
     crashes: int = 0
     restarts: int = 0
     degraded: int = 0
@@ -60,9 +63,16 @@ def synthesize(
     seed: int = 7,
     end: datetime | None = None,
     with_prometheus: bool = True,
+    baseline: bool = False,
+    players: bool = False,
 ) -> Truth:
     """Write ``root/<run-id>/`` for a drill of ``minutes``: steady, then a dependency stall with a retry
-    storm, failing requests and ``crashes`` panics, then recovery."""
+    storm, failing requests and ``crashes`` panics, then recovery.
+
+    ``baseline``: also a fault ``odds-baseline`` for the whole drill that moves nothing (like five-crash's
+    baseline latency). ``players``: also the load generator's ``crashlab_client_requests_total``: players
+    time out on 40% of the requests during the stall (which the server still counts as answered) and get
+    connection errors while the process is down."""
     rng = random.Random(seed)
     run = RunDir.create("synthetic-five-crash", root)
     end = (end or datetime.now(UTC) - timedelta(minutes=2)).replace(microsecond=0)
@@ -80,6 +90,18 @@ def synthesize(
     journal.write("run", "started", ts=start, scenario="synthetic-five-crash", run_id=run.run_id)
     journal.write("phase", "started", ts=start, phase="timeline")
     journal.write("load", "started", ts=start + timedelta(seconds=1), users=rps, spawn_rate=rps)
+    if baseline:
+        journal.write(
+            "fault",
+            "injected",
+            ts=start + timedelta(seconds=0.5),
+            fault="odds-baseline",
+            fault_type="dependency.latency",
+            target="odds",
+            params={"ms": 120},
+            ttl_s=duration,
+            handle={"id": "f0"},
+        )
     journal.write(
         "fault",
         "injected",
@@ -103,6 +125,7 @@ def synthesize(
         samples.setdefault(family, []).append((series, t, v))
 
     client_hist: list[tuple[float, int, int]] = []
+    outcomes = dict.fromkeys(("ok", "timeout", "connection", "http_5xx"), 0)
     memory = 60e6
     crash_iter = iter(crash_ticks)
     next_crash = next(crash_iter, None)
@@ -202,6 +225,21 @@ def synthesize(
         )
         if start.timestamp() + k * scrape_s >= alert_at.timestamp() and in_fault:
             put("ALERTS", f'ALERTS{{alertname="{ALERT}",alertstate="firing",severity="page"}}', t, 1)
+        if players:
+            if down:
+                outcomes["connection"] += n
+            else:
+                late = round(n * 0.4) if in_fault else 0
+                outcomes["http_5xx"] += bad
+                outcomes["timeout"] += late
+                outcomes["ok"] += n - bad - late
+            for outcome, count in outcomes.items():
+                put(
+                    "crashlab_client_requests",
+                    f'crashlab_client_requests_total{{route="/play",outcome="{outcome}"}}',
+                    t,
+                    count,
+                )
         truth.client_requests += n
         truth.client_failures += client_fail
         client_hist.append((t, n, client_fail))
@@ -237,6 +275,18 @@ def synthesize(
         target="odds",
         handle={"id": "f1"},
     )
+    if baseline:
+        journal.write(
+            "fault",
+            "reverted",
+            ts=end - timedelta(seconds=0.5),
+            fault="odds-baseline",
+            fault_type="dependency.latency",
+            target="odds",
+            handle={"id": "f0"},
+        )
+    truth.players_requests = sum(outcomes.values())
+    truth.players_failed = truth.players_requests - outcomes["ok"]
     journal.write("phase", "ended", ts=end, phase="timeline")
     journal.write("run", "ended", ts=end, scenario="synthetic-five-crash", run_id=run.run_id)
 
@@ -271,7 +321,9 @@ def _write_tsdb(run: RunDir, samples: dict[str, list[tuple[str, float, float]]])
     for family, rows in samples.items():
         kind = types.get(family) or (
             "counter"
-            if family.startswith(("rps_http_requests", "rps_dep", "rps_deg", "rps_pan", "rps_rou"))
+            if family.startswith(
+                ("rps_http_requests", "rps_dep", "rps_deg", "rps_pan", "rps_rou", "crashlab_client_requests")
+            )
             and "in_flight" not in family
             else "gauge"
         )

@@ -15,7 +15,7 @@ def test_page_loads_in_chromium_and_shows_the_summary(tmp_path: Path) -> None:
     dom, log = chromium_dom(written.html, tmp_path / "profile")
     assert 'data-ready="1"' in dom, log[-2000:]  # the inline script ran
     assert 'id="summary"' in dom
-    for key in ("verdict", "duration", "ttd", "ttm", "failed", "budget", "crashes"):
+    for key in ("verdict", "availability", "ttd", "ttm", "failed", "budget", "crashes"):
         assert f'data-key="{key}"' in dom
     assert dom.count('<svg class="chart"') == 7
     assert "&lt;script&gt;alert(" in dom

@@ -58,8 +58,12 @@ def _report(run_path: Path, console: Console) -> None:
         writer: Any = importlib.import_module("reports.writer")
     except ModuleNotFoundError as exc:
         raise DrillError(f"--report: the reporter (reports package) is not installed ({exc})") from None
+    headline: Any = importlib.import_module("reports.headline")
     written = writer.report_run(run_path)
-    console.print(f"report: {written.html}", highlight=False)
+    # five lines that say what happened, then (the very last line) the page
+    for line in headline.headline(written.report):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.print(str(written.html), highlight=False, markup=False, soft_wrap=True)
 
 
 @click.command("drill")
@@ -103,14 +107,14 @@ def drill_command(
         root = runs_root(runs_dir)
         if link_name:
             _link(result.run_dir.path, root, link_name)
-        if with_report:
+        for failure in result.failures:
+            console.print(f"failed: {failure}", highlight=False, markup=False)
+        click.echo(str(result.run_dir.path))
+        if with_report:  # last, so that the page's path is the last line
             try:
                 _report(result.run_dir.path, console)
             except Exception as exc:  # the drill's verdict stands; say why there is no report
                 console.print(f"report failed: {exc}", highlight=False)
-        for failure in result.failures:
-            console.print(f"failed: {failure}", highlight=False, markup=False)
-        click.echo(str(result.run_dir.path))
     ctx.exit(result.exit_code)
 
 

@@ -9,6 +9,16 @@ from reports.analysis.times import Times
 from reports.inputs import Inputs
 
 
+def first_error(inputs: Inputs, *needles: str) -> str | None:
+    """The first error log line whose message contains one of ``needles`` (case-insensitive)."""
+    if inputs.logs is None:
+        return None
+    for line in inputs.logs.errors:
+        if any(n in line.msg.lower() for n in needles):
+            return line.msg.strip()
+    return None
+
+
 def suggest(inputs: Inputs, impact: Impact, times: Times, chain: Chain, mech: Mechanisms) -> list[str]:
     items: list[str] = []
     f = mech.get("no_timeout")
@@ -20,8 +30,8 @@ def suggest(inputs: Inputs, impact: Impact, times: Times, chain: Chain, mech: Me
     f = mech.get("retry_amplification")
     if f is not None and f.detected:
         items.append(
-            f"Retry storm: up to {f.value:.1f} dependency calls per inbound request; use capped exponential "
-            "backoff with jitter and a retry budget, and a circuit breaker."
+            f"Retries without backoff (retry storm): up to {f.value:.1f} dependency calls per inbound "
+            "request; use capped exponential backoff with jitter and a retry budget, and a circuit breaker."
         )
     f = mech.get("in_flight_pileup")
     if f is not None and f.detected:
@@ -38,8 +48,14 @@ def suggest(inputs: Inputs, impact: Impact, times: Times, chain: Chain, mech: Me
                 "abandoned work."
             )
     f = mech.get("fd_growth")
-    if f is not None and f.detected:
-        items.append(f"Connection/fd growth ({f.detail}): reuse one pooled client and close what you open.")
+    exhausted = first_error(inputs, "pool exhausted", "too many open files")
+    if (f is not None and f.detected) or exhausted:
+        seen = "; ".join(x for x in (f.detail if f is not None and f.detected else "", exhausted or "") if x)
+        items.append(
+            "Connection per call / pool exhausted"
+            + (f" ({seen})" if seen else "")
+            + ": reuse one pooled client with a bounded pool and close what you open."
+        )
     f = mech.get("memory_slope")
     if f is not None and f.detected:
         items.append(
@@ -47,9 +63,12 @@ def suggest(inputs: Inputs, impact: Impact, times: Times, chain: Chain, mech: Me
             "memory approaching the limit."
         )
     if impact.crash_reasons.get("panic"):
+        panic = first_error(inputs, "panic:")
         items.append(
-            f"{impact.crash_reasons['panic']} unrecovered panic(s) killed the process: recover errors in "
-            "background work and report them as errors."
+            "Unrecovered panic in background work: "
+            f"{impact.crash_reasons['panic']} panic(s) killed the process"
+            + (f" ({panic})" if panic else "")
+            + "; recover errors in background work and report them as errors."
         )
     if impact.crash_reasons.get("oom"):
         items.append(
@@ -83,6 +102,31 @@ def root_cause_draft(
     inputs: Inputs, impact: Impact, times: Times, chain: Chain, mech: Mechanisms
 ) -> list[str]:
     lines: list[str] = []
+    starter = next((lk for lk in chain.links if lk.fault.name == times.incident_start_by), None)
+    if starter is not None and starter.sli is not None:
+        f = starter.fault
+        similar = [lk for lk in chain.links if lk.fault.type == f.type and lk.fault.target == f.target]
+        episodes = f" ({len(similar)} episodes)" if len(similar) > 1 else ""
+        named = [
+            name
+            for key, name in (
+                ("no_timeout", "no client timeout"),
+                ("retry_amplification", "retries without backoff"),
+                ("in_flight_pileup", "abandoned work piling up"),
+                ("fd_growth", "a new connection per call"),
+            )
+            if (m := mech.get(key)) is not None and m.detected
+        ]
+        how = f"With {', '.join(named)}, the" if named else "The"
+        crashed = ""
+        if impact.crashes:
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(impact.crash_reasons.items()))
+            crashed = f" and the service crashed {impact.crashes} time(s) ({reasons})"
+        slis = " and ".join(dict.fromkeys([lk.sli for lk in similar if lk.sli and not lk.already_breached]))
+        lines.append(
+            f"Trigger: {f.type or 'fault'} on {f.target or '?'}, first '{f.name}' at "
+            f"+{f.start - inputs.t0:.0f}s{episodes}. {how} {slis or 'an'} SLI left its SLO{crashed}."
+        )
     for link in chain.links:
         f = link.fault
         what = f"{f.type} on {f.target}" if f.type or f.target else "fault"

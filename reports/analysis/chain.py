@@ -24,6 +24,8 @@ class ChainLink:
     already_firing: bool = False
     #: False when there was no SLI data (no Prometheus)
     measured: bool = True
+    #: every SLI the fault moved, in the order they moved (``sli`` is the first)
+    slis: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -65,11 +67,30 @@ def pick_alert(sli: str | None, candidates: list[tuple[float, str]]) -> tuple[fl
     return at, name
 
 
+def pick_alert_for(
+    slis: tuple[str, ...], candidates: list[tuple[float, str]]
+) -> tuple[float | None, str | None]:
+    """The first alert watching the first SLI that has one, else the first alert."""
+    for sli in slis:
+        at, name = pick_alert(sli, candidates)
+        if name is not None and any(w in name.lower() for w in SLI_WORDS.get(sli, ())):
+            return at, name
+    return pick_alert(None, candidates)
+
+
 @dataclass
 class Chain:
     links: list[ChainLink] = field(default_factory=list)
     unexplained: list[Span] = field(default_factory=list)
     grace_s: float = 60.0
+
+    def moved(self) -> list[tuple[float, str]]:
+        """``(fault start, fault name)`` of the faults that moved an SLI themselves."""
+        return [
+            (link.fault.start, link.fault.name)
+            for link in self.links
+            if link.measured and link.sli is not None and not link.already_breached
+        ]
 
 
 def analyse_chain(
@@ -86,14 +107,25 @@ def analyse_chain(
         # a breach starting up to one step before the fault is the fault's own (rate windows are aligned
         # to the step grid); one already going on belongs to an earlier cause
         ongoing = [b for b in times.breaches if b.start < lo - inputs.step and lo < b.end]
-        moved = [] if ongoing else [b for b in times.breaches if lo - inputs.step <= b.start <= hi]
-        moved += [Span(t, t, "crashes") for t in crash_times or [] if lo <= t <= hi]
+        # what starts within a step of the next fault's start is the next fault's (see above)
+        cut = min(later) - inputs.step if later else hi
+        moved = (
+            []
+            if ongoing
+            else [
+                b
+                for b in times.breaches
+                if lo - inputs.step <= b.start <= hi and (b.start < cut or not later)
+            ]
+        )
+        moved += [Span(t, t, "crashes") for t in crash_times or [] if lo <= t <= hi and (t < hi or not later)]
         first = min(moved, key=lambda b: b.start) if moved else None
+        slis = tuple(dict.fromkeys(b.label for b in sorted(moved, key=lambda b: b.start)))
         alerts = [(ts, name) for name, ts in times.alerts_fired.items() if lo <= ts <= hi]
         firing = [s.label for s in times.alert_spans if s.start < lo < s.end]
         if first is not None:
             moved_at = max(first.start, fault.start)
-            alert_at, alert = pick_alert(first.label, alerts)
+            alert_at, alert = pick_alert_for(slis, alerts)
             already = False
             if alert is None:  # an alert for this SLI that was already firing when it moved
                 _, alert = pick_alert(
@@ -110,6 +142,7 @@ def analyse_chain(
                 alert_at=alert_at,
                 alert_delay_s=max(0.0, alert_at - fault.start) if alert_at is not None else None,
                 already_firing=already,
+                slis=slis,
             )
         elif ongoing:
             link = ChainLink(

@@ -111,6 +111,6 @@ def verdict(results: list[ExpectationResult], impact: Impact, slo_availability: 
         if any(r.met is None for r in results):
             return "inconclusive"
         return "passed"
-    if impact.availability_server is None:
+    if impact.availability is None:  # the SLI used: the players' view when recorded, else the server's
         return "inconclusive"
-    return "passed" if impact.availability_server >= slo_availability and impact.crashes == 0 else "failed"
+    return "passed" if impact.availability >= slo_availability and impact.crashes == 0 else "failed"

@@ -28,6 +28,14 @@ class Impact:
     client_requests: int | None = None
     client_failures: int | None = None
     availability_client: float | None = None
+    #: the players' view from the load generator's counters (``crashlab_client_requests_total``)
+    players_requests: int | None = None
+    players_failed: int | None = None
+    players_outcomes: dict[str, int] = field(default_factory=dict)
+    availability_players: float | None = None
+    #: the availability SLI the report uses: the players' view when their counters exist, else the server's
+    availability: float | None = None
+    availability_source: str = "server"
     p50_s: float | None = None
     p95_s: float | None = None
     p99_s: float | None = None
@@ -50,6 +58,17 @@ class Impact:
     #: availability over time (server, from rates) and client (Locust history)
     availability_series: list[tuple[float, float]] = field(default_factory=list)
     client_availability_series: list[tuple[float, float]] = field(default_factory=list)
+    players_availability_series: list[tuple[float, float]] = field(default_factory=list)
+    #: the series of the SLI used (breaches, TTR)
+    sli_availability_series: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def sli_requests(self) -> int | None:
+        return self.players_requests if self.availability_source == "players" else self.requests_total
+
+    @property
+    def sli_failed(self) -> int | None:
+        return self.players_failed if self.availability_source == "players" else self.requests_failed
 
 
 def _latency_quantiles(inputs: Inputs) -> tuple[float | None, float | None, float | None]:
@@ -67,6 +86,30 @@ def _latency_quantiles(inputs: Inputs) -> tuple[float | None, float | None, floa
     if not buckets or not any(math.isinf(b) for b in buckets):
         return None, None, None
     return (bucket_quantile(0.5, buckets), bucket_quantile(0.95, buckets), bucket_quantile(0.99, buckets))
+
+
+PLAYER_BAD = ("timeout", "connection", "http_5xx")
+
+
+def _players(inputs: Inputs, impact: Impact) -> None:
+    """The players' view: bad = timeout, connection error or 5xx (as the player-availability SLO)."""
+    prom = inputs.prom
+    if prom is None or not prom.get("client_requests_raw"):
+        return
+    by_outcome = increases_by(prom.get("client_requests_raw"), "outcome", inputs.t0)
+    total = sum(by_outcome.values())
+    if total <= 0:
+        return
+    failed = sum(v for k, v in by_outcome.items() if k in PLAYER_BAD)
+    impact.players_outcomes = {k: round(v) for k, v in sorted(by_outcome.items()) if round(v) > 0}
+    impact.players_requests = round(total)
+    impact.players_failed = round(failed)
+    impact.availability_players = 1.0 - failed / total
+    errors, rate = prom.one("client_error_rate"), prom.one("client_request_rate")
+    if errors is None and rate is not None:
+        impact.players_availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
+    else:
+        impact.players_availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
 
 
 def _crashes_from_journal(inputs: Inputs, impact: Impact) -> bool:
@@ -159,6 +202,14 @@ def analyse_impact(inputs: Inputs) -> Impact:
             for h in locust.history
             if h.rps > 0 and inputs.t0 <= h.ts <= inputs.t1 + 5
         ]
+    _players(inputs, impact)
+    if impact.availability_players is not None:
+        impact.availability_source = "players"
+        impact.availability = impact.availability_players
+        impact.sli_availability_series = impact.players_availability_series
+    else:
+        impact.availability = impact.availability_server
+        impact.sli_availability_series = impact.availability_series
     if not _crashes_from_journal(inputs, impact):
         _crashes_from_prometheus(inputs, impact)
     panic_exits = impact.crash_reasons.get("panic", 0)

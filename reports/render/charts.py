@@ -90,8 +90,10 @@ def render_chart(
     ]
     for s in spans:
         x0, x1 = x(s.start), x(s.end)
+        # a fault that moved no SLI (a baseline) is drawn as a band under the axis, not as shading
+        cls = "fault bg" if s.label.startswith("background") else "fault"
         parts.append(
-            f'<rect class="fault" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1):.1f}" height="{plot_h}">'
+            f'<rect class="{cls}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1):.1f}" height="{plot_h}">'
             f"<title>{escape(s.label)}: {_clock(s.start)}-{_clock(s.end)} UTC</title></rect>"
         )
     for i in range(3):

@@ -50,3 +50,8 @@ def rel(ts: float | None, t0: float) -> str:
     if ts is None:
         return ""
     return f"+{dur(ts - t0)}" if ts >= t0 - 0.05 else f"-{dur(t0 - ts)}"
+
+
+def times(ratio: float | None) -> str:
+    """A budget burn: ``0.4x``, ``43.9x``."""
+    return "n/a" if ratio is None else f"{ratio:.1f}x" if ratio < 100 else f"{ratio:,.0f}x"

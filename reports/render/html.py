@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from reports.analysis.times import DEFINITIONS
 from reports.build import Report, summary
+from reports.headline import headline
 from reports.model import Marker, Span
 from reports.render import format as fmt
 from reports.render.charts import Chart, Line, render_chart
@@ -24,7 +25,14 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        dur=fmt.dur, pct=fmt.pct, num=fmt.num, ms=fmt.ms, utc=fmt.utc, utc_full=fmt.utc_full, rel=fmt.rel
+        dur=fmt.dur,
+        pct=fmt.pct,
+        times=fmt.times,
+        num=fmt.num,
+        ms=fmt.ms,
+        utc=fmt.utc,
+        utc_full=fmt.utc_full,
+        rel=fmt.rel,
     )
     return env
 
@@ -46,15 +54,27 @@ def build_charts(report: Report) -> list[Chart]:
         s = prom.one(name) if prom else None
         return list(s.points) if s else []
 
-    avail_values = [v for _, v in impact.availability_series + impact.client_availability_series]
+    avail_values = [
+        v
+        for _, v in impact.availability_series
+        + impact.client_availability_series
+        + impact.players_availability_series
+    ]
+    players = impact.availability_source == "players"
+    avail_lines = (
+        [Line("players (load generator): the SLI", impact.players_availability_series)] if players else []
+    )
+    avail_lines += [
+        Line("server (its own counters)" + ("" if players else ": the SLI"), impact.availability_series),
+        Line("client (Locust)", impact.client_availability_series, dashed=True),
+    ]
     charts = [
         Chart(
             "availability",
-            "Availability (good / all requests)",
-            [
-                Line("server (Prometheus)", impact.availability_series),
-                Line("client (Locust)", impact.client_availability_series, dashed=True),
-            ],
+            "Availability (good / all requests): as players saw it and as the server counted it"
+            if players
+            else "Availability (good / all requests), server's own counters",
+            avail_lines,
             unit_fmt=lambda v: f"{v * 100:.1f}%",
             hlines=[(slo.availability, f"SLO {slo.availability * 100:g}%")],
             y_min=min([*avail_values, slo.availability - 0.01]),
@@ -84,9 +104,11 @@ def build_charts(report: Report) -> list[Chart]:
         ),
         Chart(
             "budget",
-            f"Error budget burned (events-based, SLO {slo.availability * 100:g}%)",
+            "Error budget burned, "
+            + ("as players saw it" if players else "as the server counted it")
+            + f" (events-based, SLO {slo.availability * 100:g}%; 1x = the whole budget of the window)",
             [Line("burned", report.budget.series)],
-            unit_fmt=lambda v: f"{v * 100:.0f}%",
+            unit_fmt=fmt.times,
             hlines=[(1.0, "budget exhausted")],
             y_min=0.0,
         ),
@@ -139,7 +161,17 @@ def markers(report: Report) -> list[Marker]:
 
 
 def fault_spans(report: Report) -> list[Span]:
-    return [Span(f.start, f.end, f"fault {f.name} ({f.type} on {f.target})") for f in report.times.faults]
+    absorbed = {link.fault for link in report.chain.links if link.measured and link.sli is None}
+    return [
+        Span(
+            f.start,
+            f.end,
+            ("background fault" if f in absorbed else "fault")
+            + f" {f.name} ({f.type} on {f.target})"
+            + (": moved no SLI" if f in absorbed else ""),
+        )
+        for f in report.times.faults
+    ]
 
 
 def render_html(report: Report) -> str:
@@ -174,6 +206,7 @@ def render_html(report: Report) -> str:
         "t1": t1,
         "charts": charts,
         "definitions": DEFINITIONS,
+        "headline": headline(report),
         "query_link": query_link,
         "trace_link": trace_link,
         "queries": prom.queries if prom else {},

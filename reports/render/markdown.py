@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reports.analysis.times import DEFINITIONS
 from reports.build import Report
+from reports.headline import headline
 from reports.render import format as fmt
 
 
@@ -29,6 +30,8 @@ def render_markdown(report: Report) -> str:
         "## Summary",
         "",
     ]
+    lines += [f"- {_cell(line).replace('-&gt;', '→')}" for line in headline(report)] + [""]
+    players = i.availability_source == "players"
     lines += _table(
         ["verdict", "duration", "TTD", "TTM", "TTR", "failed requests", "budget burned", "crashes"],
         [
@@ -38,8 +41,8 @@ def render_markdown(report: Report) -> str:
                 fmt.dur(t.ttd_s),
                 fmt.dur(t.ttm_s),
                 fmt.dur(t.ttr_s),
-                f"{fmt.num(i.requests_failed)} of {fmt.num(i.requests_total)}",
-                fmt.pct(report.budget.burned_ratio, 0),
+                f"{fmt.num(i.sli_failed)} of {fmt.num(i.sli_requests)} ({i.availability_source})",
+                fmt.times(report.budget.burned_ratio),
                 f"{i.crashes}"
                 + (
                     f" ({', '.join(f'{n} {r}' for r, n in i.crash_reasons.items())})"
@@ -49,25 +52,41 @@ def render_markdown(report: Report) -> str:
             ]
         ],
     )
+    if t.incident_start is not None:
+        lines += [
+            f"Incident start: {_cell(t.incident_start_by or '')} at {fmt.utc(t.incident_start)} "
+            f"({fmt.rel(t.incident_start, t0)}), {t.incident_start_reason}; TTD, TTM and TTR count from it.",
+            "",
+        ]
     if report.problems:
         lines += ["> **Missing data**", ">"]
         lines += [f"> - {_cell(p.name)}: {_cell(p.why)}" for p in report.problems]
         lines += [""]
     lines += ["## Impact", ""]
     lines += _table(
-        ["figure", "server (Prometheus)", "client (Locust)"],
+        ["figure", "players (load generator)", "server (its own counters)", "client (Locust)"],
         [
-            ["requests", fmt.num(i.requests_total), fmt.num(i.client_requests)],
-            ["failed", fmt.num(i.requests_failed), fmt.num(i.client_failures)],
-            ["availability", fmt.pct(i.availability_server), fmt.pct(i.availability_client)],
-            ["p50", fmt.ms(i.p50_s), f"{fmt.num(i.client_p50_ms)} ms"],
-            ["p95", fmt.ms(i.p95_s), f"{fmt.num(i.client_p95_ms)} ms"],
-            ["p99", fmt.ms(i.p99_s), f"{fmt.num(i.client_p99_ms)} ms"],
+            ["requests", fmt.num(i.players_requests), fmt.num(i.requests_total), fmt.num(i.client_requests)],
+            ["failed", fmt.num(i.players_failed), fmt.num(i.requests_failed), fmt.num(i.client_failures)],
+            [
+                "availability",
+                fmt.pct(i.availability_players),
+                fmt.pct(i.availability_server),
+                fmt.pct(i.availability_client),
+            ],
+            [
+                "budget burned",
+                fmt.times(report.budget.players_burned_ratio),
+                fmt.times(report.budget.server_burned_ratio),
+                fmt.times(report.budget.client_burned_ratio),
+            ],
+            ["p50", "", fmt.ms(i.p50_s), f"{fmt.num(i.client_p50_ms)} ms"],
+            ["p95", "", fmt.ms(i.p95_s), f"{fmt.num(i.client_p95_ms)} ms"],
+            ["p99", "", fmt.ms(i.p99_s), f"{fmt.num(i.client_p99_ms)} ms"],
         ],
     )
     lines += [
-        f"Error budget burned: {fmt.pct(report.budget.burned_ratio, 1)} (server), "
-        f"{fmt.pct(report.budget.client_burned_ratio, 1)} (clients). "
+        f"The availability SLI is the {'players' if players else 'server'} view. "
         f"Degraded answers: {fmt.num(i.degraded)}; win-rate deviation: {fmt.pct(i.win_rate_deviation, 1)}; "
         f"restarts: {i.restarts}; panics: {fmt.num(i.panics)}.",
         "",
@@ -82,6 +101,7 @@ def render_markdown(report: Report) -> str:
     lines += _table(
         ["", "value", "definition"],
         [
+            ["incident start", fmt.utc(t.incident_start), DEFINITIONS["incident start"]],
             ["TTD", fmt.dur(t.ttd_s), DEFINITIONS["TTD"]],
             ["TTM", fmt.dur(t.ttm_s), DEFINITIONS["TTM"]],
             ["TTR", fmt.dur(t.ttr_s), DEFINITIONS["TTR"]],
@@ -96,7 +116,7 @@ def render_markdown(report: Report) -> str:
         [
             [
                 link.fault.name,
-                link.sli or "no",
+                ", ".join(link.slis) if link.slis else (link.sli or "no"),
                 fmt.dur(link.sli_delay_s) if link.sli else "",
                 link.alert or "none",
                 fmt.dur(link.alert_delay_s) if link.alert else "",

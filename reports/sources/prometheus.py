@@ -34,6 +34,8 @@ from reports.model import Series, SourceProblem, Window
 PROMETHEUS_BIN = os.environ.get("CRASHLAB_PROMETHEUS_BIN", "/usr/bin/prometheus")
 #: Requests a user sent (probes, scrapes and the admin API are not user traffic).
 ROUTES = 'route!~"/healthz|/readyz|/metrics|/admin.*"'
+#: the players' bad outcomes, as the player-availability SLO counts them (4xx are the players' own)
+CLIENT_BAD = 'outcome=~"timeout|connection|http_5xx"'
 #: how many steps before the window the raw counter queries start (their baseline)
 RAW_PAD_STEPS = 5
 
@@ -74,6 +76,10 @@ def range_queries(rate_window: str, latency_target: float) -> dict[str, str]:
         "exits_raw": "crashlab_process_exits_total",
         "restarts_raw": "crashlab_process_restarts_total",
         "process_up": "crashlab_process_up",
+        # the players' view (the load generator's counters): what a load balancer would count
+        "client_requests_raw": "crashlab_client_requests_total",
+        "client_request_rate": f"sum(rate(crashlab_client_requests_total[{w}]))",
+        "client_error_rate": f"sum(rate(crashlab_client_requests_total{{{CLIENT_BAD}}}[{w}]))",
     }
 
 
