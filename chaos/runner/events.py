@@ -51,6 +51,8 @@ class FaultInjected:
     lag_ms: float = 0.0
     planned_at_s: float = 0.0
     duration_s: float | None = None
+    #: part of the normal world, not an incident fault (the scenario step's ``baseline``)
+    baseline: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class JournalObserver:
                     lag_ms=round(event.lag_ms, 2),
                     planned_at_s=event.planned_at_s,
                     duration_s=event.duration_s,
+                    baseline=event.baseline,
                 )
             case ev.FaultReverted():
                 j.write(

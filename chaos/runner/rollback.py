@@ -66,6 +66,7 @@ class Rollback:
         lag_ms: float = 0.0,
         planned_at_s: float = 0.0,
         duration_s: float | None = None,
+        baseline: bool = False,
     ) -> ActiveFault | None:
         """Inject one fault; returns None when it failed (the failure is an event)."""
         fault = registry.get(fault_type)
@@ -81,7 +82,7 @@ class Rollback:
             self.active[name] = active
         self.bus.emit(
             ev.FaultInjected(
-                name, fault_type, target, params, ttl_s, handle, lag_ms, planned_at_s, duration_s
+                name, fault_type, target, params, ttl_s, handle, lag_ms, planned_at_s, duration_s, baseline
             )
         )
         return active

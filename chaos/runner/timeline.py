@@ -34,6 +34,7 @@ async def _inject_shielded(rollback: Rollback, step: PlanStep, lag_ms: float) ->
             lag_ms=lag_ms,
             planned_at_s=step.start_s,
             duration_s=step.duration_s or None,
+            baseline=step.baseline,
         )
     )
     try:

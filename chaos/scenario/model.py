@@ -298,6 +298,11 @@ class FaultStep(Model):
     )
     fault: FaultSpec
     repeat: Repeat | None = None
+    baseline: bool = Field(
+        False,
+        description="part of the normal world (e.g. the dependency's usual latency), not an incident fault: "
+        "the report shades it apart and never takes it as the incident's start",
+    )
 
 
 class GroupStep(Model):

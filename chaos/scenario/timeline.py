@@ -31,6 +31,8 @@ class PlanStep:
     repeat: int
     #: where the step is in the file, e.g. ``("timeline", 1, "parallel", 0)``
     loc: Loc
+    #: part of the normal world, not an incident fault (``FaultStep.baseline``)
+    baseline: bool = False
 
     @property
     def end_s(self) -> float:
@@ -77,6 +79,7 @@ def _expand(
                     group=group,
                     repeat=index,
                     loc=loc,
+                    baseline=step.baseline,
                 )
             )
             continue

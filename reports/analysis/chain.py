@@ -89,7 +89,10 @@ class Chain:
         return [
             (link.fault.start, link.fault.name)
             for link in self.links
-            if link.measured and link.sli is not None and not link.already_breached
+            if link.measured
+            and link.sli is not None
+            and not link.already_breached
+            and not link.fault.baseline
         ]
 
 

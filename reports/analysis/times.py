@@ -37,6 +37,8 @@ class FaultWindow:
     end: float
     ended_by: str
     params: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+    #: part of the normal world (the scenario step's ``baseline``): never the incident's start
+    baseline: bool = False
 
 
 @dataclass
@@ -78,6 +80,7 @@ def fault_windows(inputs: Inputs) -> list[FaultWindow]:
     faults: list[FaultWindow] = []
     open_: dict[str, tuple[float, dict[str, object]]] = {}
     meta: dict[str, tuple[str, str]] = {}
+    baseline: set[str] = set()
     for e in inputs.journal:
         if e.type != "fault":
             continue
@@ -85,13 +88,19 @@ def fault_windows(inputs: Inputs) -> list[FaultWindow]:
         if e.event == "injected":
             open_[name] = (e.ts.timestamp(), dict(e.get("params") or {}))
             meta[name] = (str(e.get("fault_type") or ""), str(e.get("target") or ""))
+            if e.get("baseline"):
+                baseline.add(name)
         elif e.event in ("reverted", "expired", "revert_failed") and name in open_:
             start, params = open_.pop(name)
             ftype, target = meta[name]
-            faults.append(FaultWindow(name, ftype, target, start, e.ts.timestamp(), e.event, params))
+            faults.append(
+                FaultWindow(name, ftype, target, start, e.ts.timestamp(), e.event, params, name in baseline)
+            )
     for name, (start, params) in open_.items():
         ftype, target = meta[name]
-        faults.append(FaultWindow(name, ftype, target, start, inputs.t1, "drill end", params))
+        faults.append(
+            FaultWindow(name, ftype, target, start, inputs.t1, "drill end", params, name in baseline)
+        )
     if not faults and inputs.prom is not None:
         step = inputs.step
         for s in inputs.prom.get("fault_active") + inputs.prom.get("service_faults"):
@@ -169,8 +178,8 @@ def incident_times(
     if moved:
         times.incident_start, times.incident_start_by = min(moved)
         times.incident_start_reason = "first fault that moved an SLI"
-    elif times.faults:
-        times.incident_start, times.incident_start_by = times.faults[0].start, times.faults[0].name
+    elif incident_faults := [f for f in times.faults if not f.baseline] or times.faults:
+        times.incident_start, times.incident_start_by = incident_faults[0].start, incident_faults[0].name
         times.incident_start_reason = "first fault injected (no fault moved an SLI)"
     elif times.breach_start is not None:
         times.incident_start, times.incident_start_by = times.breach_start, "SLO breach"
