@@ -82,8 +82,13 @@ def test_up_play_kill_restart_down(local_stack: LocalStack) -> None:
         )
         == 1
     )
-    assert prom_value(stack, 'crashlab_process_exits_total{service="game", reason="killed"}') == 1
-    assert prom_value(stack, 'crashlab_process_last_exit_code{service="game"}') == 137
+    # job="supervisor": the same exporter was scraped as job "runner" above, and that series may not
+    # be marked stale yet
+    assert (
+        prom_value(stack, 'crashlab_process_exits_total{job="supervisor", service="game", reason="killed"}')
+        == 1
+    )
+    assert prom_value(stack, 'crashlab_process_last_exit_code{job="supervisor", service="game"}') == 137
     assert play(stack) == 200
 
     procs = stack_processes(stack)
