@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,21 @@ from service.errors import ServiceError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 SWITCH_ENV_PREFIX = "CRASHLAB_SWITCH_"
+
+#: The resilience switches of docs/contracts.md: a profile's top-level keys (the scenario model's too).
+SwitchName = Literal[
+    "deadline",
+    "retry",
+    "circuit_breaker",
+    "bulkhead",
+    "pooled_client",
+    "load_shedding",
+    "rate_limit",
+    "fallback",
+    "panic_recovery",
+    "handler_cancellation",
+]
+SWITCHES: tuple[str, ...] = get_args(SwitchName)
 
 
 class _Switch(BaseModel):
@@ -116,20 +131,6 @@ class Profile(BaseModel):
 
     def switches(self) -> dict[str, bool]:
         return {name: getattr(self, name).enabled for name in SWITCHES}
-
-
-SWITCHES = (
-    "deadline",
-    "retry",
-    "circuit_breaker",
-    "bulkhead",
-    "pooled_client",
-    "load_shedding",
-    "rate_limit",
-    "fallback",
-    "panic_recovery",
-    "handler_cancellation",
-)
 
 
 def _parse_scalar(text: str) -> Any:

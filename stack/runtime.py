@@ -7,7 +7,8 @@ docker SDK) both implement :class:`Stack`. The drill runner only talks to this i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from crashlab.errors import CrashlabError
 from crashlab.rundir import RunDir
@@ -104,3 +105,38 @@ class Stack(Protocol):
     def down(self) -> None:
         """Stop everything this stack started; nothing is left running."""
         ...
+
+
+class StackRecord(Protocol):
+    """What every runtime's state file records about a running stack."""
+
+    @property
+    def run_path(self) -> str: ...
+
+    @property
+    def urls(self) -> dict[str, str]: ...
+
+    @property
+    def admin_token(self) -> str: ...
+
+
+RecordT = TypeVar("RecordT", bound=StackRecord)
+
+
+class RecordedStack(Generic[RecordT]):
+    """The runtime-independent part of a :class:`Stack`: what its state file records."""
+
+    state: RecordT
+
+    @property
+    def run_dir(self) -> RunDir:
+        return RunDir(Path(self.state.run_path))
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """``game``, ``odds``, ``prometheus`` (unless started without it) and the runtime's own parts."""
+        return dict(self.state.urls)
+
+    @property
+    def admin_token(self) -> str:
+        return self.state.admin_token

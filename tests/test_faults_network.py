@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from chaos.faults import FaultContext, FaultError, registry
+from tests.helpers_netns import in_ns, scratch_netns, udp_received
 
 FETCH = """
 import sys, time, urllib.request
@@ -25,72 +26,27 @@ urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/{sys.argv[2]}", timeout=
 print(time.monotonic() - start)
 """
 
-UDP = """
-import socket
-rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0)); rx.settimeout(0.5)
-rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(200):
-    try:
-        tx.sendto(b"x", rx.getsockname())
-    except PermissionError:  # dropped in the output hook
-        pass
-got = 0
-try:
-    while True:
-        rx.recv(10); got += 1
-except TimeoutError:
-    pass
-print(got)
-"""
-
 
 @pytest.fixture
 def netns(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A fresh network namespace with lo up and an HTTP server (serving a 1 MB file) on its loopback."""
-    name = f"crashlab-test-{secrets.token_hex(3)}"
     (tmp_path / "blob").write_bytes(os.urandom(1_000_000))
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+    with scratch_netns("crashlab-test") as name:
         port = 18000 + secrets.randbelow(1000)
         server = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                name,
-                sys.executable,
-                "-m",
-                "http.server",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(tmp_path),
-            ],
+            ["ip", "netns", "exec", name, sys.executable, "-m", "http.server", str(port),
+             "--bind", "127.0.0.1", "--directory", str(tmp_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while in_ns(name, FETCH, str(port), "").returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        yield name, port
-    finally:
-        if server is not None:
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while in_ns(name, FETCH, str(port), "").returncode != 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            yield name, port
+        finally:
             server.terminate()
             server.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def in_ns(name: str, code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ip", "netns", "exec", name, sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def fetch_s(name: str, port: int, path: str = "") -> float:
@@ -199,16 +155,16 @@ async def test_delay_ends_at_its_ttl_without_a_revert(netns: tuple[str, int]) ->
 async def test_loss_drops_that_share_of_packets_and_revert_restores(netns: tuple[str, int]) -> None:
     name, _port = netns
     host_before = host_shaping()
-    assert int(in_ns(name, UDP).stdout) == 200
+    assert udp_received(name) == 200
     fault = registry.get("network.loss")
     handle = await fault.inject(
         registry.validate("network.loss", {"netns": name, "percent": 50}), 30, FaultContext(), label="l"
     )
     assert host_shaping() == host_before  # only the namespace is touched
-    got = int(in_ns(name, UDP).stdout)
+    got = udp_received(name)
     assert 40 <= got <= 160, got
     assert await fault.revert(handle, FaultContext()) == "reverted"
-    assert int(in_ns(name, UDP).stdout) == 200
+    assert udp_received(name) == 200
     assert await fault.revert(handle, FaultContext()) == "expired"
 
 

@@ -10,21 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chaos.scenario.semantics import KNOWN_ALERTS
 from stack.prometheus import generate
 from stack.prometheus.config import HERE, rule_files, write_config, write_target
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-ALERTS = {
-    "ErrorBudgetBurnPage",
-    "ErrorBudgetBurnTicket",
-    "LatencyBudgetBurnPage",
-    "LatencyBudgetBurnTicket",
-    "CrashLoop",
-    "PanicRate",
-    "WinRateDeviation",
-    "HighP99Latency",
-    "DependencyCircuitOpen",
-}
+#: the alert names of docs/contracts.md
+ALERTS = set(KNOWN_ALERTS)
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.faults.errors import FaultError
 
@@ -31,6 +31,12 @@ class Params(BaseModel):
     """Base of every fault type's parameters: unknown keys are an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceParams(Params):
+    """Parameters of a fault on one service's process or container."""
+
+    service: Literal["game", "odds"] = Field("game", description="which service")
 
 
 @dataclass
@@ -74,3 +80,18 @@ def check_ttl(ttl_s: float) -> float:
     if not 0 < ttl_s <= MAX_TTL_S:
         raise FaultError(f"fault TTL must be in (0, {MAX_TTL_S:g}] seconds, got {ttl_s}")
     return ttl_s
+
+
+class OnService:
+    """Mixin of fault types whose params are :class:`ServiceParams`: the target is that service."""
+
+    def target(self, params: Params) -> str:
+        assert isinstance(params, ServiceParams)
+        return params.service
+
+
+class Instantaneous(OnService):
+    """Mixin of instantaneous faults on a service (a signal, a restart): nothing to revert."""
+
+    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
+        return "expired"

@@ -29,14 +29,22 @@ import docker.errors
 from pydantic import Field, field_validator
 
 from chaos.faults import detached
-from chaos.faults.base import FaultContext, Handle, Params, RevertOutcome, check_ttl
+from chaos.faults.base import (
+    FaultContext,
+    Handle,
+    Instantaneous,
+    OnService,
+    Params,
+    RevertOutcome,
+    ServiceParams,
+)
 from chaos.faults.errors import FaultError
 
 T = TypeVar("T")
 CPU_PERIOD = 100_000
 
 
-class ContainerParams(Params):
+class ContainerParams(ServiceParams):
     service: Literal["game", "odds"] = Field("game", description="which service's container")
 
 
@@ -107,15 +115,11 @@ def _by_id(cid: str) -> tuple[Any, Any | None]:
 
 
 @dataclass(frozen=True)
-class KillFault:
+class KillFault(Instantaneous):
     name: str = "container.kill"
     summary: str = "send a signal to the service container's main process (restart policy applies)"
     params_model: type[Params] = KillParams
     revertible: bool = False
-
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ContainerParams)
-        return params.service
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, KillParams)
@@ -140,20 +144,13 @@ class KillFault:
             "signal": sig.name,
         }
 
-    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
-        return "expired"
-
 
 @dataclass(frozen=True)
-class RestartFault:
+class RestartFault(Instantaneous):
     name: str = "container.restart"
     summary: str = "restart the service's container (docker restart)"
     params_model: type[Params] = ContainerParams
     revertible: bool = False
-
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ContainerParams)
-        return params.service
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerParams)
@@ -162,12 +159,9 @@ class RestartFault:
         await _call(lambda: ctr.restart(timeout=5), what)
         return {"kind": "container.restart", "service": params.service, "container": ctr.id}
 
-    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
-        return "expired"
-
 
 @dataclass(frozen=True)
-class StateFault:
+class StateFault(OnService):
     """stop/start or pause/unpause, with a detached ``docker start|unpause`` as the TTL."""
 
     name: str
@@ -180,23 +174,15 @@ class StateFault:
     def undo(self) -> str:
         return "start" if self.action == "stop" else "unpause"
 
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ContainerParams)
-        return params.service
-
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerParams)
         what = f"{self.name} ({label!r})"
         ctr = await _call(lambda: _container(ctx, params.service, what), what)
-        timer = detached.start_timer(check_ttl(ttl_s), ["docker", self.undo, ctr.id])
-        try:
+        with detached.ttl_timer(ttl_s, ["docker", self.undo, ctr.id], f"docker {self.undo}") as timer:
             if self.action == "stop":
                 await _call(lambda: ctr.stop(timeout=5), what)
             else:
                 await _call(ctr.pause, what)
-        except FaultError:
-            detached.cancel_timer(timer, f"docker {self.undo}")
-            raise
         return {"kind": self.name, "service": params.service, "container": ctr.id, "timer_pid": timer}
 
     async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
@@ -270,7 +256,7 @@ def _restore(ctr: Any, old: dict[str, int], kind: str) -> None:
 
 
 @dataclass(frozen=True)
-class LimitFault:
+class LimitFault(OnService):
     """A new memory limit or CPU quota; revert (or the TTL timer) restores the previous one."""
 
     name: str
@@ -278,10 +264,6 @@ class LimitFault:
     kind: Literal["memory", "cpu"]
     params_model: type[Params]
     revertible: bool = True
-
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ContainerParams)
-        return params.service
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, MemoryParams | CpuParams)
@@ -292,8 +274,7 @@ class LimitFault:
             raise FaultError(
                 f"{what}: the {params.service!r} container has no memory limit to change and restore"
             )
-        timer = detached.start_timer(check_ttl(ttl_s), _update_argv(ctr.id, old, self.kind))
-        try:
+        with detached.ttl_timer(ttl_s, _update_argv(ctr.id, old, self.kind), "docker update") as timer:
             if isinstance(params, MemoryParams):
                 limit = params.limit_mb * 1024 * 1024
                 await _call(lambda: ctr.update(mem_limit=limit, memswap_limit=limit), what)
@@ -302,9 +283,6 @@ class LimitFault:
                 quota = int(params.cpus * CPU_PERIOD)
                 await _call(lambda: ctr.update(cpu_quota=quota, cpu_period=CPU_PERIOD), what)
                 new = {"cpus": params.cpus}
-        except FaultError:
-            detached.cancel_timer(timer, "docker update")
-            raise
         handle: Handle = {"kind": self.name, "service": params.service, "container": ctr.id}
         return {**handle, "previous": old, "new": new, "timer_pid": timer}
 

@@ -4,18 +4,36 @@ SIGKILLed one) and end the fault on time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
 import subprocess
+from collections.abc import Iterator
 
 import psutil
+
+from chaos.faults.base import check_ttl
+from chaos.faults.errors import FaultError
 
 
 def start_timer(ttl_s: float, command: list[str]) -> int:
     """Run ``command`` after ``ttl_s`` seconds in a detached ``sh`` (double-forked, so it is reparented
     to init and never left a zombie of ours); returns the helper's PID."""
     return spawn_detached(["/bin/sh", "-c", f"sleep {ttl_s:.3f}; exec {shlex.join(command)}"])
+
+
+@contextlib.contextmanager
+def ttl_timer(ttl_s: float, undo: list[str], marker: str) -> Iterator[int]:
+    """Start the timer that runs ``undo`` when the TTL (checked) ends, then inject in the ``with``
+    block; a FaultError there cancels the timer again (``marker``: see :func:`cancel_timer`).
+    Yields the timer's PID, for the handle."""
+    timer = start_timer(check_ttl(ttl_s), undo)
+    try:
+        yield timer
+    except FaultError:
+        cancel_timer(timer, marker)
+        raise
 
 
 def spawn_detached(argv: list[str]) -> int:

@@ -21,13 +21,14 @@ import psutil
 from pydantic import Field
 
 from chaos.faults import detached
-from chaos.faults.base import FaultContext, Handle, Params, RevertOutcome, check_ttl
+from chaos.faults.base import FaultContext, Handle, Instantaneous, OnService, Params, RevertOutcome
+from chaos.faults.base import ServiceParams as _ServiceParams
 from chaos.faults.errors import FaultError
 
 ServiceName = Literal["game", "odds"]
 
 
-class ServiceParams(Params):
+class ServiceParams(_ServiceParams):
     service: ServiceName = Field("game", description="which service's process")
 
 
@@ -46,25 +47,18 @@ def _signal(pid: int, sig: signal.Signals, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class SignalFault:
+class SignalFault(Instantaneous):
     name: str
     summary: str
     sig: signal.Signals
     params_model: type[Params] = ServiceParams
     revertible: bool = False
 
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ServiceParams)
-        return params.service
-
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ServiceParams)
         pid = _pid(self.name, params, ctx, label)
         _signal(pid, self.sig, f"{self.name} ({label!r})")
         return {"kind": "signal", "service": params.service, "pid": pid, "signal": self.sig.name}
-
-    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
-        return "expired"
 
 
 _CONT_MARKER = "kill -CONT"
@@ -81,26 +75,18 @@ async def _wait_stopped(pid: int, within_s: float = 1.0) -> None:
 
 
 @dataclass(frozen=True)
-class PauseFault:
+class PauseFault(OnService):
     name: str = "process.pause"
     summary: str = "SIGSTOP the service for the duration, SIGCONT on revert (or when the TTL ends)"
     params_model: type[Params] = ServiceParams
     revertible: bool = True
 
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ServiceParams)
-        return params.service
-
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ServiceParams)
         pid = _pid(self.name, params, ctx, label)
         # the timer first: a SIGSTOPped process must never be left without its SIGCONT
-        timer = detached.start_timer(check_ttl(ttl_s), ["kill", "-CONT", str(pid)])
-        try:
+        with detached.ttl_timer(ttl_s, ["kill", "-CONT", str(pid)], _CONT_MARKER) as timer:
             _signal(pid, signal.SIGSTOP, f"{self.name} ({label!r})")
-        except FaultError:
-            detached.cancel_timer(timer, _CONT_MARKER)
-            raise
         await _wait_stopped(pid)
         return {"kind": "pause", "service": params.service, "pid": pid, "timer_pid": timer}
 
@@ -116,15 +102,11 @@ class PauseFault:
 
 
 @dataclass(frozen=True)
-class RestartFault:
+class RestartFault(Instantaneous):
     name: str = "process.restart"
     summary: str = "restart the service through the stack (stack.restart)"
     params_model: type[Params] = ServiceParams
     revertible: bool = False
-
-    def target(self, params: Params) -> str:
-        assert isinstance(params, ServiceParams)
-        return params.service
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ServiceParams)
@@ -137,9 +119,6 @@ class RestartFault:
             )
         await asyncio.to_thread(restart, params.service)
         return {"kind": "restart", "service": params.service}
-
-    async def revert(self, handle: Handle, ctx: FaultContext) -> RevertOutcome:
-        return "expired"
 
 
 FAULTS = [

@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chaos.runner import events as ev
 from crashlab.journal import Journal
+
+
+def write_fault_reverted(j: Journal, event: ev.FaultReverted, **extra: Any) -> None:
+    """``fault reverted`` (or ``expired``: it had ended by itself or its target is gone)."""
+    j.write(
+        "fault",
+        "expired" if event.outcome != "reverted" else "reverted",
+        fault=event.name,
+        fault_type=event.fault_type,
+        target=event.target,
+        handle=event.handle,
+        outcome=event.outcome,
+        **extra,
+    )
+
+
+def write_fault_failed(j: Journal, event: ev.FaultFailed) -> None:
+    """``fault inject_failed`` or ``revert_failed``, with the error."""
+    j.write(
+        "fault",
+        "revert_failed" if event.stage == "revert" else "inject_failed",
+        fault=event.name,
+        fault_type=event.fault_type,
+        target=event.target,
+        handle=event.handle,
+        error=event.error,
+    )
 
 
 class JournalObserver:
@@ -52,26 +81,9 @@ class JournalObserver:
                     baseline=event.baseline,
                 )
             case ev.FaultReverted():
-                j.write(
-                    "fault",
-                    "expired" if event.outcome != "reverted" else "reverted",
-                    fault=event.name,
-                    fault_type=event.fault_type,
-                    target=event.target,
-                    handle=event.handle,
-                    outcome=event.outcome,
-                    lag_ms=round(event.lag_ms, 2),
-                )
+                write_fault_reverted(j, event, lag_ms=round(event.lag_ms, 2))
             case ev.FaultFailed():
-                j.write(
-                    "fault",
-                    "revert_failed" if event.stage == "revert" else "inject_failed",
-                    fault=event.name,
-                    fault_type=event.fault_type,
-                    target=event.target,
-                    handle=event.handle,
-                    error=event.error,
-                )
+                write_fault_failed(j, event)
             case ev.ProbeChecked():
                 j.write(
                     "probe",

@@ -22,6 +22,7 @@ from chaos.faults import FaultContext, FaultError, RevertOutcome, registry
 from chaos.faults.base import MAX_TTL_S
 from chaos.runner import events as ev
 from chaos.runner.events import EventBus
+from chaos.runner.journal_observer import write_fault_failed, write_fault_reverted
 from crashlab.journal import Journal, read_journal
 from crashlab.timeutil import utcnow
 
@@ -180,24 +181,12 @@ async def _revert_leftover(left: Leftover, ctx: FaultContext) -> tuple[Leftover,
             "expired" if left.expired else await registry.get(left.fault_type).revert(left.handle, ctx)
         )
     except FaultError as exc:
-        journal.write(
-            "fault",
-            "revert_failed",
-            fault=left.name,
-            fault_type=left.fault_type,
-            target=left.target,
-            handle=left.handle,
-            error=str(exc),
-        )
+        failed = ev.FaultFailed(left.name, left.fault_type, left.target, "revert", str(exc), left.handle)
+        write_fault_failed(journal, failed)
         return left, f"failed: {exc}"
-    journal.write(
-        "fault",
-        "reverted" if outcome == "reverted" else "expired",
-        fault=left.name,
-        fault_type=left.fault_type,
-        target=left.target,
-        handle=left.handle,
-        outcome=outcome,
+    write_fault_reverted(
+        journal,
+        ev.FaultReverted(left.name, left.fault_type, left.target, left.handle, outcome),
         cleanup=True,
         took_ms=round((time.monotonic() - started) * 1000, 1),
     )

@@ -8,7 +8,7 @@ Fault specs live in :mod:`chaos.scenario.fault_specs` and are re-exported here. 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
@@ -20,6 +20,8 @@ from chaos.scenario.durations import (
     format_duration,
 )
 from chaos.scenario.fault_specs import FAMILIES, FAULT_MODELS, FAULT_TYPES, FaultBase, FaultSpec, ServiceName
+from service.profile import SWITCHES as SWITCH_NAMES
+from service.profile import SwitchName
 
 __all__ = [
     "FAMILIES",
@@ -49,21 +51,6 @@ __all__ = [
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 PromQL = Annotated[str, Field(min_length=1, description="a PromQL expression")]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-
-#: The resilience switches of docs/contracts.md (top-level keys of a service profile).
-SwitchName = Literal[
-    "deadline",
-    "retry",
-    "circuit_breaker",
-    "bulkhead",
-    "pooled_client",
-    "load_shedding",
-    "rate_limit",
-    "fallback",
-    "panic_recovery",
-    "handler_cancellation",
-]
-SWITCH_NAMES: tuple[str, ...] = get_args(SwitchName)
 
 
 class Model(BaseModel):

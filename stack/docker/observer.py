@@ -24,6 +24,7 @@ import docker.errors
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from crashlab.journal import Journal
+from stack.alerts import AlertJournal, alerts_url
 from stack.docker.engine import SERVICE_LABEL, client, containers
 from stack.runtime import SERVICES, ExitReason
 
@@ -197,13 +198,12 @@ class Observer:
 
 
 class AlertWatcher:
-    """Journals ``alert firing|resolved`` from Prometheus' ``/api/v1/alerts`` (as the local supervisor)."""
+    """Polls Prometheus' ``/api/v1/alerts`` for the :class:`AlertJournal` (as the local supervisor)."""
 
     def __init__(self, prometheus_url: str, journal: Journal, interval_s: float = 1.0) -> None:
-        self.url = prometheus_url.rstrip("/") + "/api/v1/alerts"
-        self.journal = journal
+        self.url = alerts_url(prometheus_url)
+        self.alerts = AlertJournal(journal)
         self.interval_s = interval_s
-        self.firing: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
 
     def poll(self) -> None:
         try:
@@ -211,27 +211,7 @@ class AlertWatcher:
                 body = json.loads(resp.read())
         except (OSError, ValueError):
             return
-        now: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
-        for alert in body.get("data", {}).get("alerts", []):
-            if alert.get("state") == "firing":
-                labels = {str(k): str(v) for k, v in alert.get("labels", {}).items()}
-                now[(labels.get("alertname", ""), tuple(sorted(labels.items())))] = labels
-        for key, labels in now.items():
-            if key not in self.firing:
-                self._write("firing", labels)
-        for key, labels in self.firing.items():
-            if key not in now:
-                self._write("resolved", labels)
-        self.firing = now
-
-    def _write(self, event: str, labels: dict[str, str]) -> None:
-        self.journal.write(
-            "alert",
-            event,
-            alert=labels.get("alertname", ""),
-            severity=labels.get("severity", ""),
-            labels=labels,
-        )
+        self.alerts.update(body)
 
     def run(self, done: threading.Event) -> None:
         while not done.wait(self.interval_s):

@@ -29,7 +29,6 @@ from typing import Any
 import psutil
 
 from crashlab.journal import Journal
-from crashlab.rundir import RunDir
 from crashlab.timeutil import iso, utcnow
 from stack.docker import netns
 from stack.docker.engine import (
@@ -46,7 +45,8 @@ from stack.docker.images import ensure_service_image
 from stack.docker.state import DockerState, read_state, remove_state, state_path, write_state
 from stack.local.launch import _switch_env
 from stack.local.ports import free_port
-from stack.runtime import SERVICES, PartStatus, RuntimeName, StackConfig
+from stack.local.state import process_alive
+from stack.runtime import SERVICES, PartStatus, RecordedStack, RuntimeName, StackConfig
 
 CORE_PARTS = ("odds", "game", "prometheus")
 FULL_PARTS = (*CORE_PARTS, "loki", "tempo", "alloy", "grafana")
@@ -116,19 +116,7 @@ def _http_ok(url: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def _alive(pid: int | None, create_time: float | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 0.01:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-class DockerStack:
+class DockerStack(RecordedStack[DockerState]):
     """A running compose project; implements :class:`stack.runtime.Stack`."""
 
     def __init__(self, state: DockerState, state_file: Path | None = None) -> None:
@@ -140,18 +128,6 @@ class DockerStack:
     @property
     def runtime(self) -> RuntimeName:
         return "docker"
-
-    @property
-    def run_dir(self) -> RunDir:
-        return RunDir(Path(self.state.run_path))
-
-    @property
-    def urls(self) -> dict[str, str]:
-        return dict(self.state.urls)
-
-    @property
-    def admin_token(self) -> str:
-        return self.state.admin_token
 
     @property
     def project(self) -> str:
@@ -271,7 +247,7 @@ class DockerStack:
 
 
 def stop_observer(state: DockerState, timeout_s: float = 5.0) -> None:
-    if not _alive(state.observer_pid, state.observer_create_time) or state.observer_pid is None:
+    if state.observer_pid is None or not process_alive(state.observer_pid, state.observer_create_time):
         return
     proc = psutil.Process(state.observer_pid)
     proc.send_signal(signal.SIGTERM)

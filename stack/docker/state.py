@@ -6,17 +6,17 @@ ports, URLs, the run directory, the admin token and the observer's PID; mode 060
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
+
+from stack.statefile import state_file, write_private
 
 STATE_FILE = "docker-stack.json"
 
 
 def state_path() -> Path:
-    base = os.environ.get("CRASHLAB_STATE_DIR")
-    return (Path(base) if base else Path(".crashlab")) / STATE_FILE
+    return state_file(STATE_FILE)
 
 
 class DockerState(BaseModel):
@@ -40,14 +40,7 @@ class DockerState(BaseModel):
 
 
 def write_state(state: DockerState, path: Path | None = None) -> Path:
-    path = path or state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8") as fh:
-        fh.write(state.model_dump_json(indent=2))
-    tmp.replace(path)
-    return path
+    return write_private(state, path or state_path())
 
 
 def read_state(path: Path | None = None) -> DockerState | None:

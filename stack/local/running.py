@@ -16,10 +16,9 @@ from typing import Any
 import psutil
 
 from crashlab.journal import Journal
-from crashlab.rundir import RunDir
 from stack.local.state import StackState, process_alive, read_state, remove_state, state_path
 from stack.prometheus.config import remove_target, write_target
-from stack.runtime import PartStatus, RuntimeName, StackError
+from stack.runtime import PartStatus, RecordedStack, RuntimeName, StackError
 
 #: how long ``down`` waits for the supervisor to stop its children and exit before SIGKILL
 DOWN_TIMEOUT_S = 20.0
@@ -60,8 +59,8 @@ def last_line(path: Path, default: str = "no output") -> str:
     return lines[-1][:300] if lines else default
 
 
-class LocalStack:
-    """Odds, game and Prometheus under one detached supervisor."""
+class LocalStack(RecordedStack[StackState]):
+    """Odds, game and Prometheus under one detached supervisor; ``urls`` adds ``supervisor``."""
 
     def __init__(self, state: StackState, state_file: Path | None = None) -> None:
         self.state = state
@@ -72,19 +71,6 @@ class LocalStack:
     @property
     def runtime(self) -> RuntimeName:
         return "local"
-
-    @property
-    def run_dir(self) -> RunDir:
-        return RunDir(Path(self.state.run_path))
-
-    @property
-    def urls(self) -> dict[str, str]:
-        """``game``, ``odds``, ``prometheus`` (unless started without it) and ``supervisor``."""
-        return dict(self.state.urls)
-
-    @property
-    def admin_token(self) -> str:
-        return self.state.admin_token
 
     def status(self) -> list[PartStatus]:
         """The supervisor and every part it runs; without an answer from the supervisor, each part's

@@ -6,13 +6,13 @@ holds the admin token); the supervisor (:mod:`stack.local.supervisor`) reads it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from stack.runtime import RestartPolicyName
+from stack.statefile import os_open_private
 
 
 class RestartSpec(BaseModel):
@@ -80,10 +80,3 @@ def write_spec(spec: SupervisorSpec, path: Path) -> None:
 
 def read_spec(path: Path) -> SupervisorSpec:
     return SupervisorSpec.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def os_open_private(path: Path) -> int:
-    """Open ``path`` for writing (truncated) with mode 0600, whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    return fd

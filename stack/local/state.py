@@ -4,20 +4,18 @@ mode 0600 (it holds the admin token)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from stack.local.spec import os_open_private
+from stack.statefile import state_file, write_private
 
 STATE_FILE = "stack.json"
 
 
 def state_path() -> Path:
-    base = os.environ.get("CRASHLAB_STATE_DIR")
-    return (Path(base) if base else Path(".crashlab")) / STATE_FILE
+    return state_file(STATE_FILE)
 
 
 class StackState(BaseModel):
@@ -53,13 +51,7 @@ def process_alive(pid: int, create_time: float | None = None) -> bool:
 
 
 def write_state(state: StackState, path: Path | None = None) -> Path:
-    path = path or state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(os_open_private(tmp), "w", encoding="utf-8") as fh:
-        fh.write(state.model_dump_json(indent=2))
-    tmp.replace(path)
-    return path
+    return write_private(state, path or state_path())
 
 
 def read_state(path: Path | None = None) -> StackState | None:

@@ -37,6 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
+from stack.alerts import AlertJournal, alerts_url
 from stack.local.exits import ExitInfo, backoff_s, classify_exit, should_restart
 from stack.local.metrics import SupervisorMetrics
 from stack.local.spec import PartSpec, SupervisorSpec, read_spec
@@ -247,7 +248,7 @@ class Supervisor:
         self.parts = [PartRunner(p, self) for p in spec.parts]
         self.stop_event = asyncio.Event()
         self.session: aiohttp.ClientSession | None = None
-        self.firing: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+        self.alerts = AlertJournal(self.journal)
         for part in spec.parts:
             self.metrics.memory_limit.labels(part.name).set(part.memory_limit_bytes or 0)
 
@@ -322,7 +323,7 @@ class Supervisor:
 
     async def _watch_alerts(self, base: str) -> None:
         assert self.session is not None
-        url = base.rstrip("/") + "/api/v1/alerts"
+        url = alerts_url(base)
         while True:
             await asyncio.sleep(1.0)
             try:
@@ -330,29 +331,7 @@ class Supervisor:
                     body = await resp.json()
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 continue
-            now: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
-            for alert in body.get("data", {}).get("alerts", []):
-                if alert.get("state") != "firing":
-                    continue
-                labels: dict[str, str] = dict(alert.get("labels", {}))
-                key = (labels.get("alertname", ""), tuple(sorted(labels.items())))
-                now[key] = labels
-            for key, labels in now.items():
-                if key not in self.firing:
-                    self._journal_alert("firing", labels)
-            for key, labels in self.firing.items():
-                if key not in now:
-                    self._journal_alert("resolved", labels)
-            self.firing = now
-
-    def _journal_alert(self, event: str, labels: dict[str, str]) -> None:
-        self.journal.write(
-            "alert",
-            event,
-            alert=labels.get("alertname", ""),
-            severity=labels.get("severity", ""),
-            labels=labels,
-        )
+            self.alerts.update(body)
 
 
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
