@@ -25,11 +25,14 @@ from chaos.faults.base import FaultContext, Handle, Instantaneous, OnService, Pa
 from chaos.faults.base import ServiceParams as _ServiceParams
 from chaos.faults.errors import FaultError
 
-ServiceName = Literal["game", "odds"]
+#: the services, or the stack's own Prometheus (a telemetry outage: the services keep working)
+ProcessTarget = Literal["game", "odds", "prometheus"]
 
 
 class ServiceParams(_ServiceParams):
-    service: ServiceName = Field("game", description="which service's process")
+    service: ProcessTarget = Field(  # type: ignore[assignment]
+        "game", description="which process: game, odds, or the stack's prometheus"
+    )
 
 
 def _pid(name: str, params: ServiceParams, ctx: FaultContext, label: str) -> int:

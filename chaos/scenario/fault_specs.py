@@ -24,6 +24,8 @@ from chaos.scenario.durations import Duration
 Rate = Annotated[float, Field(ge=0, le=1, description="probability 0..1 that a request is affected")]
 Millis = Annotated[float, Field(ge=0, description="milliseconds")]
 ServiceName = Literal["game", "odds"]
+#: process faults also reach the stack's own Prometheus (a telemetry outage)
+ProcessTarget = Literal["game", "odds", "prometheus"]
 FAMILIES = ("service", "dependency", "process", "container", "network", "stress")
 
 
@@ -165,7 +167,7 @@ class ProcessKill(FaultBase):
     """SIGKILL the service process (the supervisor restarts it)."""
 
     type: Literal["process.kill"]
-    service: ServiceName = "game"
+    service: ProcessTarget = "game"
     instant: ClassVar[bool] = True
 
 
@@ -173,7 +175,7 @@ class ProcessTerm(FaultBase):
     """SIGTERM the service process."""
 
     type: Literal["process.term"]
-    service: ServiceName = "game"
+    service: ProcessTarget = "game"
     instant: ClassVar[bool] = True
 
 
@@ -181,14 +183,14 @@ class ProcessPause(FaultBase):
     """SIGSTOP the service for the step's duration, SIGCONT on revert."""
 
     type: Literal["process.pause"]
-    service: ServiceName = "game"
+    service: ProcessTarget = "game"
 
 
 class ProcessRestart(FaultBase):
     """Ask the supervisor to restart the service."""
 
     type: Literal["process.restart"]
-    service: ServiceName = "game"
+    service: ProcessTarget = "game"
     instant: ClassVar[bool] = True
 
 
