@@ -253,6 +253,7 @@ def summary(report: Report) -> dict[str, Any]:
     return {
         "run_id": report.run_id,
         "scenario": ctx.scenario_name,
+        "blind": ctx.blind,
         "runtime": ctx.runtime,
         "verdict": report.verdict,
         "runner_verdict": ctx.manifest.get("verdict"),

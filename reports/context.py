@@ -59,6 +59,41 @@ class RunContext:
         return str(name)
 
     @property
+    def title(self) -> str:
+        """The scenario's ``title``, else ``report.title``, else its name."""
+        report = self.scenario.get("report")
+        hint = report.get("title") if isinstance(report, dict) else None
+        return str(self.scenario.get("title") or hint or self.manifest.get("title") or self.scenario_name)
+
+    @property
+    def description(self) -> str:
+        value = self.scenario.get("description")
+        return str(value).strip() if value else ""
+
+    def _texts(self, key: str) -> list[str]:
+        value = self.scenario.get(key)
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value if v is not None] if isinstance(value, list) else []
+
+    @property
+    def learning_goals(self) -> list[str]:
+        return self._texts("learning_goals")
+
+    @property
+    def expected_signals(self) -> list[str]:
+        return self._texts("expected_signals")
+
+    @property
+    def debrief(self) -> list[str]:
+        return self._texts("debrief")
+
+    @property
+    def blind(self) -> bool:
+        """``blind: true``: the page names the faults only in its last section."""
+        return self.scenario.get("blind") is True
+
+    @property
     def runtime(self) -> str:
         return str(self.manifest.get("runtime") or "local")
 

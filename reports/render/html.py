@@ -7,11 +7,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from reports.analysis.signals import check_signals
 from reports.analysis.times import DEFINITIONS
 from reports.build import Report, summary
 from reports.headline import headline
 from reports.model import Marker, Span
 from reports.render import format as fmt
+from reports.render.blind import blinded, reveal
 from reports.render.charts import Chart, Line, render_chart
 from reports.render.links import grafana_explore, grafana_trace, prometheus_graph
 
@@ -166,8 +168,8 @@ def fault_spans(report: Report) -> list[Span]:
         Span(
             f.start,
             f.end,
-            ("background fault" if f in absorbed else "fault")
-            + f" {f.name} ({f.type} on {f.target})"
+            ("background " if f in absorbed else "")
+            + (f"fault {f.name} ({f.type} on {f.target})" if f.type or f.target else f.name)
             + (": moved no SLI" if f in absorbed else ""),
         )
         for f in report.times.faults
@@ -175,10 +177,12 @@ def fault_spans(report: Report) -> list[Span]:
 
 
 def render_html(report: Report) -> str:
+    """The page; a blind drill's page names its faults only in the last section (the reveal)."""
     ctx = report.inputs.ctx
+    page = blinded(report)
     t0, t1 = ctx.window.start_s, ctx.window.end_s
     step = report.inputs.step
-    spans, marks = fault_spans(report), markers(report)
+    spans, marks = fault_spans(page), markers(page)
     grafana = ctx.url("grafana") if ctx.runtime == "docker" else None
     prom = report.inputs.prom
     live_prom = prom.url if prom is not None and not prom.replayed else None
@@ -198,15 +202,21 @@ def render_html(report: Report) -> str:
         return grafana_trace(grafana, trace_id) if grafana else ""
 
     charts = [(c, render_chart(c, t0, t1, step, spans, marks)) for c in build_charts(report)]
+    signals = check_signals(
+        ctx.expected_signals, report.inputs, report.impact, report.times, report.mechanisms
+    )
     view: dict[str, Any] = {
-        "r": report,
+        "r": page,
+        "blind": ctx.blind,
+        "revealed": reveal(report),
+        "signals": signals,
         "ctx": ctx,
         "s": summary(report),
         "t0": t0,
         "t1": t1,
         "charts": charts,
         "definitions": DEFINITIONS,
-        "headline": headline(report),
+        "headline": headline(page),
         "query_link": query_link,
         "trace_link": trace_link,
         "queries": prom.queries if prom else {},

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from reports.analysis.signals import SignalCheck, check_signals
 from reports.analysis.times import DEFINITIONS
 from reports.build import Report
 from reports.headline import headline
 from reports.render import format as fmt
+from reports.render.blind import blinded, reveal
 
 
 def _cell(text: object) -> str:
@@ -18,11 +20,71 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return [*out, ""]
 
 
+def _signals(checks: list[SignalCheck]) -> list[str]:
+    return _table(
+        ["what the trainees should have seen", "what the data shows"],
+        [[c.signal, c.observed or "(see the charts)"] for c in checks],
+    )
+
+
+def _drill(report: Report, checks: list[SignalCheck]) -> list[str]:
+    """The drill as a teaching unit: title, description, learning goals, expected signals."""
+    ctx = report.inputs.ctx
+    lines = [f"## The drill{' (blind)' if ctx.blind else ''}: {_cell(ctx.title)}", ""]
+    if ctx.description:
+        lines += [f"> {_cell(line)}" if line.strip() else ">" for line in ctx.description.splitlines()]
+        lines += [""]
+    if ctx.blind:
+        lines += [
+            'A blind drill: until the last section ("Revealed: what was injected") this report calls the '
+            'injected faults "fault A", "fault B", ...',
+            "",
+        ]
+    if ctx.learning_goals:
+        lines += ["### Learning goals", ""] + [f"- {_cell(g)}" for g in ctx.learning_goals] + [""]
+    if checks and not ctx.blind:
+        lines += ["### Expected signals", "", *_signals(checks)]
+    return lines
+
+
+def _reveal(report: Report, checks: list[SignalCheck]) -> list[str]:
+    ctx, t0 = report.inputs.ctx, report.inputs.ctx.window.start_s
+    lines = ["", "## Revealed: what was injected", ""]
+    lines += _table(
+        ["on this page", "fault", "type", "target", "params", "window (UTC)", "since start", "ended by"],
+        [
+            [
+                f"**{rv.alias}**",
+                rv.fault.name + (" (baseline)" if rv.fault.baseline else ""),
+                f"`{rv.fault.type}`",
+                rv.fault.target,
+                ", ".join(f"{k}={v}" for k, v in rv.fault.params.items() if v is not None),
+                f"{fmt.utc(rv.fault.start)}-{fmt.utc(rv.fault.end)}",
+                f"{fmt.rel(rv.fault.start, t0)} - {fmt.rel(rv.fault.end, t0)}",
+                rv.fault.ended_by,
+            ]
+            for rv in reveal(report)
+        ]
+        or [["none", "no fault recorded", "", "", "", "", "", ""]],
+    )
+    if checks:
+        lines += ["### Expected signals", "", *_signals(checks)]
+    if ctx.scenario_text:
+        fence = "~~~~~~~~"
+        lines += ["### Scenario", "", fence + "yaml", ctx.scenario_text.rstrip().replace(fence, "~ ~"), fence]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
+    """``report.md``; a blind drill's names its faults only in the last section."""
+    checks = check_signals(
+        report.inputs.ctx.expected_signals, report.inputs, report.impact, report.times, report.mechanisms
+    )
+    real, report = report, blinded(report)
     ctx, i, t = report.inputs.ctx, report.impact, report.times
     t0 = ctx.window.start_s
     lines = [
-        f"# Post-mortem: {_cell(ctx.scenario.get('title') or ctx.scenario_name)}",
+        f"# Post-mortem: {_cell(ctx.title)}",
         "",
         f"Run `{report.run_id}` ({ctx.runtime} runtime), "
         f"{fmt.utc_full(t0)} to {fmt.utc_full(ctx.window.end_s)}.",
@@ -58,6 +120,7 @@ def render_markdown(report: Report) -> str:
             f"({fmt.rel(t.incident_start, t0)}), {t.incident_start_reason}; TTD, TTM and TTR count from it.",
             "",
         ]
+    lines += _drill(report, checks)
     if report.problems:
         lines += ["> **Missing data**", ">"]
         lines += [f"> - {_cell(p.name)}: {_cell(p.why)}" for p in report.problems]
@@ -169,9 +232,14 @@ def render_markdown(report: Report) -> str:
     lines += [f"- {_cell(x)}" for x in report.contributing] + [""]
     lines += ["## Suggested action items", ""]
     lines += [f"- [ ] {_cell(x)}" for x in report.actions] or ["- nothing the data points at"]
+    if ctx.debrief:
+        lines += ["", "## Debrief", ""]
+        lines += [f"{n}. {_cell(q)}" for n, q in enumerate(ctx.debrief, 1)]
     lines += ["", "## Sources", ""]
     lines += _table(
         ["source", "ok", "detail"],
         [[s.name, "yes" if s.ok else "no", s.detail or s.why] for s in report.inputs.sources],
     )
+    if ctx.blind:
+        lines += _reveal(real, checks)
     return "\n".join(lines) + "\n"
