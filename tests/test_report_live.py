@@ -43,6 +43,8 @@ def test_report_on_a_real_run(tmp_path: Path) -> None:
     journal = Journal(run.journal_path, "runner")
     stack = up(StackConfig(run_dir=run, profile="naive"), state_file=tmp_path / "stack.json")
     try:
+        # Prometheus applies new targets every 5 s: a fault before the first scrape would go unseen
+        stack.wait_scraped()
         start = utcnow()
         journal.write("run", "started", scenario="live-half-errors", run_id=run.run_id)
         game = stack.urls["game"]
