@@ -15,6 +15,7 @@ from reports.analysis.budget import Budget, analyse_budget
 from reports.analysis.chain import Chain, analyse_chain
 from reports.analysis.evidence import Evidence, analyse_evidence
 from reports.analysis.expectations import ExpectationResult, evaluate, verdict
+from reports.analysis.gaps import gap_statuses, scrape_gaps
 from reports.analysis.impact import Impact, analyse_impact
 from reports.analysis.mechanisms import Mechanisms, analyse_mechanisms
 from reports.analysis.times import Times, analyse_times, incident_times
@@ -180,6 +181,7 @@ def gather(path: Path, *, prometheus_url: str | None = None, replay: bool | None
         )
         for name, why in prom.errors.items():
             sources.append(SourceStatus(f"prometheus query {name}", False, why))
+        sources.extend(gap_statuses(scrape_gaps(prom, inputs.t0, inputs.t1)))
     else:
         sources.append(_status("prometheus", prom))
     inputs.locust = None if isinstance(locust, SourceProblem) else locust

@@ -47,3 +47,14 @@ def test_drill_runs_short_and_meets_its_expectations(drill: LibraryDrill, tmp_pa
 
     assert not (tmp_path / "state" / "stack.json").exists(), "the drill took its stack down"
     assert _processes_mentioning(str(tmp_path)) == []
+
+    if drill.name == "telemetry-outage":
+        # the post-mortem says what is missing: the stretch in which Prometheus scraped nothing
+        report = run_crashlab(tmp_path, "report", str(run))
+        assert report.returncode == 0, report.stdout + report.stderr
+        summary = json.loads((run / "report" / "summary.json").read_text(encoding="utf-8"))
+        gaps = [s for s in summary["sources"] if s["name"] == "prometheus data" and not s["ok"]]
+        assert len(gaps) == 1, summary["sources"]
+        assert "Prometheus scraped nothing" in gaps[0]["why"]
+        assert summary["availability"] >= 0.95, "the game kept answering while Prometheus was dark"
+        assert summary["crashes"] == 0

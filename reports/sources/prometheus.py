@@ -76,6 +76,8 @@ def range_queries(rate_window: str, latency_target: float) -> dict[str, str]:
         "exits_raw": "crashlab_process_exits_total",
         "restarts_raw": "crashlab_process_restarts_total",
         "process_up": "crashlab_process_up",
+        # how old the newest scrape is: above a few scrape intervals, Prometheus recorded nothing
+        "scrape_age": "min(time() - timestamp(up))",
         # the players' view (the load generator's counters): what a load balancer would count
         "client_requests_raw": "crashlab_client_requests_total",
         "client_request_rate": f"sum(rate(crashlab_client_requests_total[{w}]))",
