@@ -71,11 +71,14 @@ def evaluate(inputs: Inputs, impact: Impact, times: Times) -> list[ExpectationRe
                 None if p99 is None else p99 <= float(limit),
             )
         )
-    avail = impact.availability_server
+    # the same measure as the drill runner's verdict: the players' view when the load generator's
+    # counters were recorded, else the server's own
+    avail = impact.availability
+    view = "as players saw it" if impact.availability_source == "players" else "server"
     if (lo := raw.get("availability_min")) is not None:
         out.append(
             ExpectationResult(
-                "availability (server) at least",
+                f"availability ({view}) at least",
                 f">= {_pct(float(lo))}",
                 _pct(avail),
                 None if avail is None else avail >= float(lo),
@@ -84,7 +87,7 @@ def evaluate(inputs: Inputs, impact: Impact, times: Times) -> list[ExpectationRe
     if (hi := raw.get("availability_max")) is not None:
         out.append(
             ExpectationResult(
-                "availability (server) at most",
+                f"availability ({view}) at most",
                 f"<= {_pct(float(hi))}",
                 _pct(avail),
                 None if avail is None else avail <= float(hi),
