@@ -49,6 +49,10 @@ class Truth:
     trace_ids: list[str] = field(default_factory=list)
 
 
+#: the percentile columns of Locust's stats and history CSVs
+LOCUST_PERCENTILES = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
+
+
 def _fmt(v: float) -> str:
     return f"{v:.6g}" if not float(v).is_integer() else str(int(v))
 
@@ -467,17 +471,7 @@ def _write_locust(run: RunDir, truth: Truth, history: list[tuple[float, int, int
         "Average Content Size",
         "Requests/s",
         "Failures/s",
-        "50%",
-        "66%",
-        "75%",
-        "80%",
-        "90%",
-        "95%",
-        "98%",
-        "99%",
-        "99.9%",
-        "99.99%",
-        "100%",
+        *LOCUST_PERCENTILES,
     ]
     duration = (truth.end - truth.start).total_seconds()
     row = [
@@ -516,17 +510,7 @@ def _write_locust(run: RunDir, truth: Truth, history: list[tuple[float, int, int
         "Name",
         "Requests/s",
         "Failures/s",
-        "50%",
-        "66%",
-        "75%",
-        "80%",
-        "90%",
-        "95%",
-        "98%",
-        "99%",
-        "99.9%",
-        "99.99%",
-        "100%",
+        *LOCUST_PERCENTILES,
         "Total Request Count",
         "Total Failure Count",
         "Total Median Response Time",
