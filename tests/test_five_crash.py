@@ -59,7 +59,9 @@ def test_naive_service_crashes_exactly_five_times_through_the_pileup(tmp_path: P
         if e.type == "fault" and str(e.get("fault_type")).startswith("process.")
     ]
     stdout_log = (run / "logs" / "game.stdout.log").read_text(encoding="utf-8")
-    assert stdout_log.count("panic: PoolExhausted") == 5
+    # the Go-style last words on stderr, one per crash (the JSON log carries the same text too)
+    panics = [line for line in stdout_log.splitlines() if line.startswith("panic: ")]
+    assert len(panics) == 5 and all("PoolExhausted" in line for line in panics)
     summary = json.loads((run / "report" / "summary.json").read_text(encoding="utf-8"))
     assert summary["crashes"] == 5
     assert summary["verdict"] == "passed"
