@@ -14,11 +14,12 @@ from chaos.runner import events as ev
 from chaos.runner.probes import Prometheus, PrometheusError
 from chaos.scenario.model import CountRange, Expectations
 from crashlab.journal import read_journal
+from stack.prometheus.generate import CLIENT_BAD_OUTCOMES
 
 PLAY = 'route="/play"'
 #: the players' outcomes that are failures (timeouts, refused or reset connections, 5xx); as in the
 #: player-availability SLO of stack/prometheus/generate.py
-CLIENT_BAD = 'outcome=~"timeout|connection|http_5xx"'
+CLIENT_BAD = f'outcome=~"{CLIENT_BAD_OUTCOMES}"'
 
 
 async def availability(prom: Prometheus | None, w: str, at: float) -> float | None:

@@ -30,12 +30,13 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from reports.model import Series, SourceProblem, Window
+from stack.prometheus.generate import CLIENT_BAD_OUTCOMES
 
 PROMETHEUS_BIN = os.environ.get("CRASHLAB_PROMETHEUS_BIN", "/usr/bin/prometheus")
 #: Requests a user sent (probes, scrapes and the admin API are not user traffic).
 ROUTES = 'route!~"/healthz|/readyz|/metrics|/admin.*"'
 #: the players' bad outcomes, as the player-availability SLO counts them (4xx are the players' own)
-CLIENT_BAD = 'outcome=~"timeout|connection|http_5xx"'
+CLIENT_BAD = f'outcome=~"{CLIENT_BAD_OUTCOMES}"'
 #: how many steps before the window the raw counter queries start (their baseline)
 RAW_PAD_STEPS = 5
 
