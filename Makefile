@@ -19,7 +19,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/system-packages.txt
 	bash scripts/setup.sh "$(VENV)"
 	@touch $(STAMP)
 

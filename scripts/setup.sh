@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
-# Installs everything crashlab needs: a Python venv with the project, and the system packages
-# (prometheus + promtool; stress-ng and iproute2 for resource and network faults; chromium for
-# the report's browser test). Where it cannot install system packages, it says what to do.
+# Installs everything crashlab needs: a Python venv with the project, and every system package that
+# the suite and the drills use (scripts/system-packages.txt: prometheus, alertmanager, nftables,
+# iptables, iproute2, stress-ng, chromium, chromium-driver). As root with apt-get it installs them;
+# otherwise it says what to install by hand. `crashlab doctor` checks the result.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 venv="${1:-.venv}"
 python="${PYTHON:-python3}"
 
 need_pkgs=()
-command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
-command -v stress-ng >/dev/null 2>&1 || need_pkgs+=(stress-ng)
-command -v tc >/dev/null 2>&1 || need_pkgs+=(iproute2)
-command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+while read -r binary package _; do
+  case "$binary" in ''|'#'*) continue ;; esac
+  if ! command -v "$binary" >/dev/null 2>&1 && [[ " ${need_pkgs[*]-} " != *" $package "* ]]; then
+    need_pkgs+=("$package")
+  fi
+done < scripts/system-packages.txt
 
 if ((${#need_pkgs[@]})); then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "crashlab setup: installing Debian packages: ${need_pkgs[*]}"
     apt-get update -qq
+    # policy-rc.d stops the packages' own daemons (Debian's prometheus starts one on :9090 where
+    # an init system runs); crashlab runs its own on free ports.
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0; [ -e "$policy" ] && had_policy=1
+    if [ "$had_policy" = 0 ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-    # Debian's package starts a system Prometheus on :9090; crashlab runs its own on free ports.
-    if [[ " ${need_pkgs[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
-      systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
-    fi
+    [ "$had_policy" = 1 ] || rm -f "$policy"
   elif command -v apt-get >/dev/null 2>&1; then
     echo "crashlab setup: not root; install these by hand: sudo apt-get install ${need_pkgs[*]}" >&2
   elif command -v brew >/dev/null 2>&1; then
-    echo "crashlab setup: install by hand: brew install prometheus stress-ng (network faults need Linux)" >&2
+    echo "crashlab setup: install by hand: brew install prometheus alertmanager stress-ng (network faults need Linux)" >&2
   else
-    echo "crashlab setup: install Prometheus 2.42+ (prometheus and promtool on PATH) by hand," >&2
-    echo "  or use the Docker runtime (make up). Also useful: stress-ng, iproute2 (tc), chromium." >&2
+    echo "crashlab setup: install by hand: ${need_pkgs[*]} (or use the Docker runtime: make up)" >&2
   fi
 fi
 
@@ -37,4 +42,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
-echo "crashlab setup: ready ($("$venv/bin/python" --version), prometheus: $(command -v prometheus || echo missing))"
+echo "crashlab setup: ready ($("$venv/bin/python" --version)); \`$venv/bin/crashlab doctor\` checks the system packages"
