@@ -6,7 +6,7 @@ CRASHLAB := $(VENV)/bin/crashlab
 STAMP := $(VENV)/.crashlab-installed
 SPEED ?= 1
 
-.PHONY: setup test lint drill drill-compare up down status bench schema clean help
+.PHONY: doctor setup test lint drill drill-compare up down status bench schema clean help
 
 help:
 	@echo "make drill          replay the five-crash incident on the embedded stack and write its post-mortem"
@@ -14,12 +14,13 @@ help:
 	@echo "make lint           ruff + mypy --strict"
 	@echo "make drill-compare  naive vs hardened five-crash drills and their comparison page"
 	@echo "make up / down      the Docker stack (Prometheus, Loki, Tempo, Grafana)"
-	@echo "make setup          .venv and system packages (prometheus, ...)"
+	@echo "make setup          .venv and system packages (prometheus, alertmanager, nftables, chromium, ...)"
+	@echo "make doctor         check the binaries and kernel features crashlab relies on"
 	@echo "make bench          the benchmarks under bench/"
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh scripts/system-packages.txt
+$(STAMP): pyproject.toml scripts/setup.sh crashlab/system-packages.txt
 	bash scripts/setup.sh "$(VENV)"
 	@touch $(STAMP)
 
@@ -47,6 +48,9 @@ down: setup
 
 status: setup
 	$(CRASHLAB) status
+
+doctor: setup
+	$(CRASHLAB) doctor
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

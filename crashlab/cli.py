@@ -13,6 +13,7 @@ import sys
 import click
 
 from crashlab import __version__
+from crashlab.doctor import doctor
 from crashlab.errors import CrashlabError
 
 AREAS = ("service.cli", "stack.cli", "chaos.cli", "reports.cli")
@@ -46,6 +47,7 @@ def _register() -> None:
 
 
 _register()
+cli.add_command(doctor)
 
 
 def main() -> None:

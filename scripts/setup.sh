@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything crashlab needs: a Python venv with the project, and every system package that
-# the suite and the drills use (scripts/system-packages.txt: prometheus, alertmanager, nftables,
+# the suite and the drills use (crashlab/system-packages.txt: prometheus, alertmanager, nftables,
 # iptables, iproute2, stress-ng, chromium, chromium-driver). As root with apt-get it installs them;
 # otherwise it says what to install by hand. `crashlab doctor` checks the result.
 set -euo pipefail
@@ -14,7 +14,7 @@ while read -r binary package _; do
   if ! command -v "$binary" >/dev/null 2>&1 && [[ " ${need_pkgs[*]-} " != *" $package "* ]]; then
     need_pkgs+=("$package")
   fi
-done < scripts/system-packages.txt
+done < crashlab/system-packages.txt
 
 if ((${#need_pkgs[@]})); then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
