@@ -31,8 +31,9 @@ def _guard(handler: AdminHandler) -> AdminHandler:
         if not settings.admin_allow_remote and not _is_loopback(request.remote):
             raise ApiError("ERR_FORBIDDEN")
         token = settings.admin_token
-        given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        # header bytes that are not UTF-8 arrive surrogate-escaped: compare the bytes as sent
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not token or not hmac.compare_digest(given, f"Bearer {token}".encode()):
             raise ApiError("ERR_UNAUTHORIZED")
         return await handler(request)
 

@@ -40,6 +40,8 @@ CODES: dict[str, ErrorCode] = {
         _c("ERR_INVALID_PLAYER", "business", 400, "the player id is not valid"),
         _c("ERR_UNSUPPORTED_MEDIA_TYPE", "business", 415, "the request body must be application/json"),
         _c("ERR_BODY_TOO_LARGE", "business", 413, "the request body is too large"),
+        _c("ERR_BODY_TIMEOUT", "business", 408, "the request body did not arrive in time"),
+        _c("ERR_BODY_INCOMPLETE", "business", 400, "the request body ended before its declared length"),
         _c("ERR_NOT_FOUND", "business", 404, "no such route"),
         _c("ERR_METHOD_NOT_ALLOWED", "business", 405, "method not allowed on this route"),
         _c("ERR_RATE_LIMITED", "business", 429, "too many rounds for this player; slow down"),

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry import trace
 
 from service.errors import CODES, ApiError
@@ -144,6 +149,47 @@ def observe_middleware(metrics: HttpMetrics, log: JsonLog, *, with_code: bool) -
     return middleware
 
 
+class AiohttpLogBridge(logging.Handler):
+    """aiohttp's own log records (a request its HTTP parser refused, an error outside the app) as one
+    JSON line each in the service's log: a malformed request is the client's doing (a warning without a
+    traceback), anything else an error with its traceback in a field. Never on stderr."""
+
+    def __init__(self, log: JsonLog) -> None:
+        super().__init__(logging.INFO)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            first = (exc.message or type(exc).__name__).strip().splitlines()
+            self.log.warning(
+                "request refused by the HTTP parser", status=exc.code, error=first[0] if first else ""
+            )
+            return
+        fields: dict[str, Any] = {"logger": record.name}
+        if exc is not None:
+            fields["error"] = f"{type(exc).__name__}: {exc}"
+            fields["traceback"] = "".join(traceback.format_exception(exc))
+        level = (
+            "error"
+            if record.levelno >= logging.ERROR
+            else "warning"
+            if record.levelno >= logging.WARNING
+            else "info"
+        )
+        self.log.log(level, record.getMessage(), **fields)
+
+
+def route_aiohttp_logs(log: JsonLog) -> None:
+    """Send the ``aiohttp`` loggers of this process to ``log`` (once per process: ``crashlab serve``)."""
+    logger = logging.getLogger("aiohttp")
+    for handler in [h for h in logger.handlers if isinstance(h, AiohttpLogBridge)]:
+        logger.removeHandler(handler)
+    logger.addHandler(AiohttpLogBridge(log))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "service": request.app[SETTINGS].service})
 
@@ -219,15 +265,82 @@ def base_app(
     return app
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or an ApiError with the right code (415, 413, 400)."""
-    if request.content_type != "application/json":
-        raise ApiError("ERR_UNSUPPORTED_MEDIA_TYPE")
+#: JSON bodies nested deeper than this are refused (400 ``ERR_INVALID_JSON``); ours need 3 levels
+MAX_JSON_DEPTH = 32
+#: integers beyond a double's exact range are refused (I-JSON, RFC 7493 section 2.2)
+MAX_JSON_INT = 2**53 - 1
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:24]}")
+    return value
+
+
+def _exact_int(text: str) -> int:
+    if len(text) > 17 or abs(value := int(text)) > MAX_JSON_INT:
+        raise ValueError(f"integer out of range (at most {MAX_JSON_INT}): {text[:24]}")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    level: list[Any] = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return any(isinstance(node, dict | list) for node in level)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON (UTF-8, finite numbers, no NaN, at most :data:`MAX_JSON_DEPTH` levels) or an
+    ``ERR_INVALID_JSON`` ApiError saying why."""
     try:
-        raw = await request.read()
+        value = json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite, parse_int=_exact_int
+        )
+    except RecursionError:
+        raise ApiError("ERR_INVALID_JSON", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise ApiError("ERR_INVALID_JSON", f"not UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
+        raise ApiError("ERR_INVALID_JSON", f"not valid JSON: {exc}") from None
+    if _too_deep(value):
+        raise ApiError("ERR_INVALID_JSON", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body within the size limit and ``body_timeout_s``, or the ApiError of the contract
+    (413 too large, 408 too slow, 400 cut short, 415 compressed)."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError("ERR_UNSUPPORTED_MEDIA_TYPE", "compressed request bodies are not accepted")
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError("ERR_BODY_TOO_LARGE") from None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("ERR_INVALID_JSON") from None
+    except TimeoutError:
+        raise ApiError("ERR_BODY_TIMEOUT") from None
+    except (ConnectionError, RequestPayloadError):
+        # the client hung up (or broke the framing) before the end of the body: whatever we answer,
+        # nobody reads it; it is the client's doing, never a 5xx nor a panic
+        raise ApiError("ERR_BODY_INCOMPLETE") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or an ApiError with the right code (415, 413, 408, 400)."""
+    if request.content_type != "application/json":
+        raise ApiError("ERR_UNSUPPORTED_MEDIA_TYPE")
+    return parse_json(await read_body(request))

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 
+#: where a panic happens: in a request handler (recovered in both profiles) or in background work
+PANIC_WHERE = ("handler", "background")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -52,6 +54,8 @@ class GameMetrics(HttpMetrics):
             "rps_degraded_answers", "Answers that used a fallback", ["reason"], registry=r
         )
         self.panics = Counter("rps_panics", "Unexpected errors (recovered or not)", ["where"], registry=r)
+        for where in PANIC_WHERE:  # exported at 0 from the start, so increase() sees the first panic
+            self.panics.labels(where)
         self.errors = Counter("rps_errors", "Error answers by code", ["code", "kind"], registry=r)
         self.dep_requests = Counter(
             "rps_dependency_requests",

@@ -10,9 +10,13 @@ from aiohttp import web
 
 from service.errors import ServiceError
 from service.game_app import create_game_app
+from service.http import route_aiohttp_logs
 from service.keys import LOG, SERVER_CONNECTIONS
 from service.odds_app import create_odds_app
 from service.settings import Settings
+
+#: seconds an unread request body is drained after the answer before the connection is closed
+LINGERING_S = 2.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -28,6 +32,13 @@ def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout_s,
         handle_signals=False,
+        # a request head must be complete within header_timeout_s of the connection (or of the previous
+        # answer): aiohttp's keep-alive timer closes connections that have not sent one (slowloris)
+        keepalive_timeout=settings.header_timeout_s,
+        # after an answer, an unread rest of the body is drained for at most this long, then closed
+        lingering_time=LINGERING_S,
+        # compressed bodies are refused (415), never inflated: no decompression bomb
+        auto_decompress=False,
     )
 
 
@@ -55,6 +66,7 @@ async def serve(settings: Settings) -> int:
         app = create_app(settings)
     except OSError as exc:
         raise ServiceError(f"{settings.service}: {exc.filename or ''}: {exc.strerror}") from None
+    route_aiohttp_logs(app[LOG])
     runner, port = await start(app, settings)
     settings.port = port
     app[LOG].info(

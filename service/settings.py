@@ -25,3 +25,7 @@ class Settings:
     #: seconds graceful shutdown waits for in-flight requests
     shutdown_timeout_s: float = 5.0
     log_level: str = "info"
+    #: seconds a connection may take to send a complete request head (also the idle keep-alive time)
+    header_timeout_s: float = 20.0
+    #: seconds a request may take to send its body once its head is in
+    body_timeout_s: float = 10.0

@@ -50,8 +50,10 @@ async def running(
     trace_file: Path | None = None,
     seed: int = 42,
     token: str | None = TOKEN,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[Running]:
-    settings = Settings(
+    """``settings``: more :class:`Settings` fields (timeouts, limits)."""
+    config = Settings(
         service=service,
         profile=load_profile(profile, env={}, overrides=overrides),
         port=free_port(),
@@ -61,11 +63,12 @@ async def running(
         seed=seed,
         admin_token=token,
         shutdown_timeout_s=1.0,
+        **(settings or {}),
     )
-    app = create_app(settings)
-    runner, port = await start(app, settings)
+    app = create_app(config)
+    runner, port = await start(app, config)
     try:
-        yield Running(f"http://127.0.0.1:{port}", app, settings)
+        yield Running(f"http://127.0.0.1:{port}", app, config)
     finally:
         await runner.cleanup()
 

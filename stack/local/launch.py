@@ -175,7 +175,6 @@ def _prometheus_part(
             f"--config.file={config_path}",
             f"--storage.tsdb.path={prom_dir / 'data'}",
             f"--web.listen-address={config.host}:{ports['prometheus']}",
-            "--web.enable-lifecycle",
             "--enable-feature=exemplar-storage",
             "--log.level=warn",
         ],
