@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.scenario.durations import format_duration
 from chaos.scenario.errors import ScenarioError
 from chaos.scenario.model import Scenario
 from chaos.scenario.timeline import PlanStep, expand, length_s, span_s
+from crashlab.durations import format_duration
 
 __all__ = ["Plan", "PlanStep", "expand", "length_s", "plan", "scale", "span_s"]
 

@@ -1,8 +1,8 @@
 """Injected faults: a store with TTLs (every fault expires by itself) and the effects each type has.
 
-Types and params are the table of docs/contracts.md. The store schedules each fault's expiry with
-``loop.call_later``; background effects (memory leak, CPU burn, event-loop blocking) run as tasks or
-threads that stop when their fault ends.
+Types and params are the fault contract (:mod:`crashlab.faultkinds`, docs/contracts.md). The store
+schedules each fault's expiry with ``loop.call_later``; background effects (memory leak, CPU burn,
+event-loop blocking) run as tasks or threads that stop when their fault ends.
 """
 
 from __future__ import annotations
@@ -17,68 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from crashlab.faultkinds import MAX_TTL_S, LatencyParams, MemoryLeakParams, Params, admin_kinds
 from crashlab.timeutil import iso, utcnow
 
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LatencyParams(_Params):
-    ms: float = Field(ge=0, le=600_000)
-    jitter_ms: float = Field(0, ge=0, le=600_000)
-    rate: float = Field(1.0, ge=0, le=1)
-    ramp_to_ms: float | None = Field(None, ge=0, le=600_000)
-    ramp_s: float = Field(0, ge=0, le=3600)
-
-
-class ErrorsParams(_Params):
-    rate: float = Field(1.0, ge=0, le=1)
-    status: int = Field(500, ge=400, le=599)
-    code: str | None = None
-
-
-class RateParams(_Params):
-    rate: float = Field(1.0, ge=0, le=1)
-
-
-class ExceptionParams(_Params):
-    rate: float = Field(1.0, ge=0, le=1)
-    where: str = Field("handler", pattern="^(handler|background)$")
-
-
-class MemoryLeakParams(_Params):
-    mb_per_s: float = Field(gt=0, le=1024)
-    max_mb: float = Field(512, gt=0, le=16384)
-
-
-class CpuBurnParams(_Params):
-    percent: float = Field(100, gt=0, le=100)
-    threads: int = Field(1, ge=1, le=16)
-
-
-class LoopBlockParams(_Params):
-    block_ms: float = Field(gt=0, le=60_000)
-    every_ms: float = Field(1000, gt=0, le=600_000)
-
-
-PARAMS: dict[str, type[_Params]] = {
-    "latency": LatencyParams,
-    "stall": LatencyParams,
-    "errors": ErrorsParams,
-    "hang": RateParams,
-    "reset": RateParams,
-    "exception": ExceptionParams,
-    "memory_leak": MemoryLeakParams,
-    "cpu_burn": CpuBurnParams,
-    "loop_block": LoopBlockParams,
-}
-
-GAME_FAULTS = ("latency", "errors", "exception", "memory_leak", "cpu_burn", "loop_block")
-ODDS_FAULTS = ("latency", "stall", "errors", "hang", "reset", "memory_leak", "cpu_burn", "loop_block")
-MAX_TTL_S = 3600.0
+#: the admin API's fault types of each service and their parameters models (the fault contract)
+GAME_KINDS = admin_kinds("game")
+ODDS_KINDS = admin_kinds("odds")
+GAME_FAULTS = tuple(GAME_KINDS)
+ODDS_FAULTS = tuple(ODDS_KINDS)
+PARAMS: dict[str, type[Params]] = {**GAME_KINDS, **ODDS_KINDS}
 
 
 class FaultError(ValueError):
@@ -90,7 +39,7 @@ class Fault:
     id: str
     type: str
     name: str
-    params: Any
+    params: Any  # the contract's model of its type
     ttl_s: float
     started_at: datetime
     expires_at: datetime
@@ -116,17 +65,15 @@ class Fault:
 
     def delay_s(self, rng: random.Random) -> float:
         """For latency/stall: the delay now (ramped, jittered)."""
-        p: LatencyParams = self.params
-        ms = p.ms
-        if p.ramp_to_ms is not None:
-            frac = min(1.0, (time.monotonic() - self.started_mono) / p.ramp_s) if p.ramp_s > 0 else 1.0
-            ms = p.ms + (p.ramp_to_ms - p.ms) * frac
+        p = self.params
+        assert isinstance(p, LatencyParams)
+        ms = p.delay_ms(time.monotonic() - self.started_mono)
         if p.jitter_ms:
             ms += rng.uniform(-p.jitter_ms, p.jitter_ms)
         return max(0.0, ms) / 1000.0
 
 
-def _validate(type_: str, params: Any, allowed: tuple[str, ...]) -> BaseModel:
+def _validate(type_: str, params: Any, allowed: tuple[str, ...]) -> Params:
     if type_ not in allowed:
         raise FaultError(f"type: unknown fault type {type_!r}; this service takes {', '.join(allowed)}")
     try:
@@ -139,9 +86,9 @@ def _validate(type_: str, params: Any, allowed: tuple[str, ...]) -> BaseModel:
 
 def _validate_ttl(ttl: Any) -> float:
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise FaultError("ttl_s: required, a number of seconds > 0 and <= 3600")
+        raise FaultError(f"ttl_s: required, a number of seconds > 0 and <= {MAX_TTL_S:g}")
     if not 0 < ttl <= MAX_TTL_S:
-        raise FaultError("ttl_s: must be > 0 and <= 3600")
+        raise FaultError(f"ttl_s: must be > 0 and <= {MAX_TTL_S:g}")
     return float(ttl)
 
 
@@ -259,20 +206,22 @@ class FaultStore:
 
 def start_memory_leak(fault: Fault) -> Callable[[], None]:
     """Grow a list of 1 MB blocks at ``mb_per_s`` up to ``max_mb``; reverting frees it."""
-    p: MemoryLeakParams = fault.params
     blocks: list[bytearray] = []
 
     async def leak() -> None:
         allocated = 0.0
         start = time.monotonic()
         while not fault.ended.is_set():
-            target = min(fault.params.max_mb, fault.params.mb_per_s * (time.monotonic() - start))
+            p = fault.params
+            assert isinstance(p, MemoryLeakParams)
+            target = p.mb_per_s * (time.monotonic() - start)
+            if p.max_mb is not None:
+                target = min(target, p.max_mb)
             while allocated + 1 <= target:
                 blocks.append(bytearray(b"\x01") * (1 << 20))
                 allocated += 1
             await asyncio.sleep(0.1)
 
-    del p
     task = asyncio.get_running_loop().create_task(leak())
 
     def stop() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chaos.faults import FaultError, registry
+from crashlab.faultkinds import KINDS
 from tests.helpers_drill import Services, admin_faults, play, services
 
 
@@ -28,34 +29,52 @@ def odds_seconds(url: str) -> float:
     return time.monotonic() - start
 
 
-ADMIN_CASES: dict[str, dict[str, Any]] = {
-    "service.latency": {"ms": 50, "jitter_ms": 10, "ramp_to_ms": 100, "ramp": "2s"},
-    "service.errors": {"rate": 1, "status": 503},
-    "service.exception": {"rate": 0.5, "where": "handler"},
-    "service.memory_leak": {"mb_per_s": 1, "max_mb": 2},
-    "service.cpu_burn": {"percent": 5},
-    "service.loop_block": {"block_ms": 5, "every_ms": 1000},
-    "dependency.latency": {"ms": 10},
-    "dependency.stall": {"ms": 10, "ramp_to_ms": 20, "ramp": 1},
-    "dependency.errors": {"rate": 0.1},
-    "dependency.hang": {"rate": 0.01},
-    "dependency.reset": {"rate": 0.01},
+#: params given in the drill -> the params the service must hold (defaults filled in, durations in s)
+ADMIN_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "service.latency": (
+        {"ms": 50, "jitter_ms": 10, "ramp_to_ms": 100, "ramp": "2s"},
+        {"ms": 50, "jitter_ms": 10, "rate": 1, "ramp_to_ms": 100, "ramp": 2},
+    ),
+    "service.errors": ({"rate": 1, "status": 503}, {"rate": 1, "status": 503, "code": None}),
+    "service.exception": ({"rate": 0.5, "where": "handler"}, {"rate": 0.5, "where": "handler"}),
+    "service.memory_leak": ({"mb_per_s": 1, "max_mb": 2}, {"mb_per_s": 1, "max_mb": 2}),
+    "service.cpu_burn": ({"percent": 5}, {"percent": 5, "threads": 1}),
+    "service.loop_block": ({"block_ms": 5, "every_ms": 1000}, {"block_ms": 5, "every_ms": 1000}),
+    "dependency.latency": ({"ms": 10}, {"ms": 10, "jitter_ms": 0, "rate": 1, "ramp_to_ms": None, "ramp": 0}),
+    "dependency.stall": (
+        {"ms": 10, "ramp_to_ms": 20, "ramp": 1},
+        {"ms": 10, "jitter_ms": 0, "rate": 1, "ramp_to_ms": 20, "ramp": 1},
+    ),
+    "dependency.errors": (
+        {"rate": 0.1, "code": "SYS_OVERLOADED"},
+        {"rate": 0.1, "status": 500, "code": "SYS_OVERLOADED"},
+    ),
+    "dependency.hang": ({"rate": 0.01}, {"rate": 0.01}),
+    "dependency.reset": ({"rate": 0.01}, {"rate": 0.01}),
+    "dependency.memory_leak": ({"mb_per_s": 1}, {"mb_per_s": 1, "max_mb": None}),
+    "dependency.cpu_burn": ({"percent": 5, "threads": 2}, {"percent": 5, "threads": 2}),
+    "dependency.loop_block": ({"block_ms": 1, "every_ms": 5000}, {"block_ms": 1, "every_ms": 5000}),
 }
 
 
+def test_the_cases_cover_every_admin_fault_type() -> None:
+    assert set(ADMIN_CASES) == {k.type for k in KINDS if k.admin_service is not None}
+
+
 @pytest.mark.parametrize("fault_type", sorted(ADMIN_CASES))
-async def test_inject_shows_in_admin_api_with_ttl_and_revert_removes_it(
+async def test_inject_reaches_the_admin_api_with_its_params_and_revert_removes_it(
     svc: Services, fault_type: str
 ) -> None:
+    given, held = ADMIN_CASES[fault_type]
     fault = registry.get(fault_type)
-    params = registry.validate(fault_type, ADMIN_CASES[fault_type])
+    params = registry.validate(fault_type, given)
     handle = await fault.inject(params, 30, svc.context(), label=f"t-{fault_type}")
     service = fault.target(params)
     listed = admin_faults(svc.urls[service], svc.token)
-    assert [(f["id"], f["name"]) for f in listed] == [(handle["id"], f"t-{fault_type}")]
-    assert listed[0]["type"] == fault_type.split(".", 1)[1]
-    if "ramp" in ADMIN_CASES[fault_type]:
-        assert listed[0]["params"]["ramp_s"] > 0
+    assert [(f["id"], f["name"], f["type"]) for f in listed] == [
+        (handle["id"], f"t-{fault_type}", fault_type.split(".", 1)[1])
+    ]
+    assert listed[0]["params"] == held
     assert await fault.revert(handle, svc.context()) == "reverted"
     assert admin_faults(svc.urls[service], svc.token) == []
     # a second revert finds it gone: the outcome says so instead of failing
@@ -98,8 +117,12 @@ async def test_wrong_token_is_a_fault_error_naming_the_url(svc: Services, tmp_pa
         await fault.inject(registry.validate("service.errors", {}), 5, ctx, label="x")
 
 
-def test_catalogue_covers_every_scenario_fault_type_and_accepts_its_params() -> None:
+def test_catalogue_covers_every_fault_type_of_the_contract() -> None:
     from chaos.scenario.fault_specs import FAULT_TYPES
 
-    assert set(FAULT_TYPES) == set(registry.CATALOGUE)
+    assert set(FAULT_TYPES) == set(registry.CATALOGUE) == {k.type for k in KINDS}
     assert {row["name"] for row in registry.describe()} == set(FAULT_TYPES)
+    for name, fault in registry.CATALOGUE.items():
+        assert fault.kind.params is FAULT_TYPES[name].__mro__[2], (
+            "the scenario and the catalogue share the model"
+        )

@@ -125,9 +125,10 @@ async def test_stress_memory_holds_memory_and_ends_at_its_ttl() -> None:
 
 async def test_stress_python_fallback_hog_when_stress_ng_is_missing() -> None:
     from chaos.faults import detached
-    from chaos.faults.stress import CpuParams, _command
+    from chaos.faults.stress import _command
+    from crashlab.faultkinds import StressCpuParams
 
-    argv = _command(CpuParams(workers=1, load_percent=20), 1.0, None)
+    argv = _command(StressCpuParams(workers=1, load_percent=20), 1.0, None)
     pid = detached.spawn_detached(argv)
     assert "crashlab-stress" in psutil.Process(pid).cmdline()
     assert await gone(pid, within_s=6)

@@ -108,7 +108,7 @@ def test_crashes_takes_a_range() -> None:
 
 def test_fault_registry_covers_every_family_with_family_dot_kind_names() -> None:
     assert {name.split(".")[0] for name in FAULT_TYPES} == set(FAMILIES)
-    assert len(FAULT_TYPES) == 26
+    assert len(FAULT_TYPES) == 29
     for name, model in FAULT_TYPES.items():
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", name)
         spec = model.model_validate({"type": name, **_minimal_params(name)})
@@ -131,6 +131,8 @@ def _minimal_params(name: str) -> dict[str, object]:
         "service.memory_leak": {"mb_per_s": 1},
         "service.cpu_burn": {"percent": 50},
         "service.loop_block": {"block_ms": 10, "every_ms": 100},
+        "dependency.memory_leak": {"mb_per_s": 1},
+        "dependency.loop_block": {"block_ms": 10},
         "dependency.latency": {"ms": 1},
         "dependency.stall": {"ms": 1},
         "container.memory": {"limit_mb": 64},

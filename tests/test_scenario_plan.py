@@ -6,7 +6,8 @@ import pytest
 
 from chaos.plan import plan
 from chaos.scenario import ScenarioError, load_scenario
-from chaos.scenario.fault_specs import DependencyStall
+from chaos.scenario.fault_specs import FAULT_TYPES
+from crashlab.faultkinds import LatencyParams
 from tests.helpers_scenario import EXAMPLE, scenario_from
 
 DRILL = """
@@ -59,7 +60,7 @@ def test_plan_expands_every_repeat_and_group_sorted_by_start() -> None:
     assert drill.steps[0].loc == ("timeline", 0)
     assert drill.steps[-1].loc == ("timeline", 2, "sequence", 2)
     assert drill.steps[-1].instant
-    assert isinstance(drill.steps[0].fault, DependencyStall)
+    assert isinstance(drill.steps[0].fault, FAULT_TYPES["dependency.stall"])
 
 
 def test_speed_divides_drill_time_but_not_wall_clock_or_magnitudes() -> None:
@@ -69,7 +70,7 @@ def test_speed_divides_drill_time_but_not_wall_clock_or_magnitudes() -> None:
     fast = plan(scenario, speed=10)
     stall = fast.steps[0]
     assert (stall.start_s, stall.duration_s) == (1.0, 2.5)
-    assert isinstance(stall.fault, DependencyStall)
+    assert isinstance(stall.fault, FAULT_TYPES["dependency.stall"])
     assert stall.fault.ramp == 2.0
     assert stall.fault.ms == 120 and stall.fault.ramp_to_ms == 8000
     assert [s.start_s for s in fast.steps] == [s.start_s / 10 for s in plan(scenario).steps]
@@ -100,15 +101,18 @@ def test_plan_of_the_example_and_its_dry_run_lines() -> None:
     assert drill.scenario.profile_ref == "naive"
 
 
-def test_admin_body_of_a_ramped_stall() -> None:
+def test_a_ramped_stall_step_is_the_contract_model_scaled() -> None:
     stall = plan(scenario_from(DRILL), speed=2).steps[0]
-    assert isinstance(stall.fault, DependencyStall)
-    body = stall.fault.admin_body(ttl_s=stall.duration_s, name=stall.label)
-    assert body == {
-        "type": "stall",
-        "params": {"ms": 120.0, "jitter_ms": 0, "rate": 1.0, "ramp_to_ms": 8000.0, "ramp_s": 10.0},
-        "ttl_s": 12.5,
-        "name": "stall#1",
+    typed = stall.fault.typed()
+    assert type(typed) is LatencyParams
+    assert typed == LatencyParams(ms=120, ramp_to_ms=8000, ramp=10.0)
+    # what the runner journals and the admin API receives: the same names, the ramp in seconds
+    assert stall.fault.params() == {
+        "ms": 120.0,
+        "jitter_ms": 0.0,
+        "rate": 1.0,
+        "ramp_to_ms": 8000.0,
+        "ramp": 10.0,
     }
 
 

@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from chaos.faults.errors import FaultError
+from crashlab.faultkinds import FAULT_KINDS, MAX_TTL_S, ContainerParams, FaultKind, Params, ProcessParams
 
 Handle = dict[str, Any]
 RevertOutcome = Literal["reverted", "expired", "gone"]
@@ -23,20 +22,6 @@ RevertOutcome = Literal["reverted", "expired", "gone"]
 #: Seconds added to a fault's duration for its TTL at the point of injection: the runner reverts
 #: at the end of the duration, the TTL is only the safety net.
 TTL_MARGIN_S = 2.0
-#: the longest TTL a fault may have (the admin API's limit, docs/contracts.md)
-MAX_TTL_S = 3600.0
-
-
-class Params(BaseModel):
-    """Base of every fault type's parameters: unknown keys are an error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServiceParams(Params):
-    """Parameters of a fault on one service's process or container."""
-
-    service: Literal["game", "odds"] = Field("game", description="which service")
 
 
 @dataclass
@@ -61,19 +46,45 @@ class FaultContext:
 
 
 class FaultType(Protocol):
-    """One entry of the catalogue, for example ``dependency.stall``."""
+    """One entry of the catalogue, for example ``dependency.stall``: the implementation of a fault type
+    of the contract (:mod:`crashlab.faultkinds`), which holds its parameters model and summary."""
 
-    name: str
-    summary: str
-    params_model: type[Params]
-    #: False for instantaneous faults (process.kill): nothing to revert
-    revertible: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> FaultKind: ...
+
+    @property
+    def revertible(self) -> bool:
+        """False for instantaneous faults (process.kill): nothing to revert."""
+        ...
 
     def target(self, params: Params) -> str: ...
 
     def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Awaitable[Handle]: ...
 
     def revert(self, handle: Handle, ctx: FaultContext) -> Awaitable[RevertOutcome]: ...
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """Base of the catalogue's implementations: ``name`` is the fault type; its contract entry says the
+    rest (parameters model, summary, whether it is instant)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in FAULT_KINDS:
+            raise TypeError(f"{self.name!r} is not a fault type of crashlab.faultkinds")
+
+    @property
+    def kind(self) -> FaultKind:
+        return FAULT_KINDS[self.name]
+
+    @property
+    def revertible(self) -> bool:
+        return not self.kind.instant
 
 
 def check_ttl(ttl_s: float) -> float:
@@ -83,10 +94,10 @@ def check_ttl(ttl_s: float) -> float:
 
 
 class OnService:
-    """Mixin of fault types whose params are :class:`ServiceParams`: the target is that service."""
+    """Mixin of fault types whose params name a ``service``: the target is that service."""
 
     def target(self, params: Params) -> str:
-        assert isinstance(params, ServiceParams)
+        assert isinstance(params, ProcessParams | ContainerParams), type(params).__name__
         return params.service
 
 

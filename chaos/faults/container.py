@@ -26,58 +26,28 @@ from typing import Any, Literal, TypeVar
 
 import docker
 import docker.errors
-from pydantic import Field, field_validator
 
 from chaos.faults import detached
 from chaos.faults.base import (
     FaultContext,
+    FaultType,
     Handle,
+    Implementation,
     Instantaneous,
     OnService,
-    Params,
     RevertOutcome,
-    ServiceParams,
 )
 from chaos.faults.errors import FaultError
+from crashlab.faultkinds import (
+    ContainerCpuParams,
+    ContainerKillParams,
+    ContainerMemoryParams,
+    ContainerParams,
+    Params,
+)
 
 T = TypeVar("T")
 CPU_PERIOD = 100_000
-
-
-class ContainerParams(ServiceParams):
-    service: Literal["game", "odds"] = Field("game", description="which service's container")
-
-
-class KillParams(ContainerParams):
-    signal: str = Field("SIGKILL", description="signal to send (name or number)")
-    via: Literal["process", "api"] = Field(
-        "process", description="process: signal the main process (restart policy applies); api: docker kill"
-    )
-
-    @field_validator("signal")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        return _signal(value).name
-
-
-class MemoryParams(ContainerParams):
-    limit_mb: int = Field(gt=5, description="new memory limit (MB; the engine's minimum is 6)")
-
-
-class CpuParams(ContainerParams):
-    cpus: float = Field(gt=0, le=64, description="new CPU limit (cores)")
-
-
-def _signal(value: str) -> signal.Signals:
-    text = value.strip().upper()
-    try:
-        return (
-            signal.Signals(int(text))
-            if text.isdigit()
-            else signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
-        )
-    except (KeyError, ValueError):
-        raise ValueError(f"unknown signal {value!r}") from None
 
 
 async def _call(fn: Callable[[], T], what: str) -> T:
@@ -115,17 +85,16 @@ def _by_id(cid: str) -> tuple[Any, Any | None]:
 
 
 @dataclass(frozen=True)
-class KillFault(Instantaneous):
+class KillFault(Instantaneous, Implementation):
+    """Send a signal to the service container's main process (restart policy applies)."""
+
     name: str = "container.kill"
-    summary: str = "send a signal to the service container's main process (restart policy applies)"
-    params_model: type[Params] = KillParams
-    revertible: bool = False
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
-        assert isinstance(params, KillParams)
+        assert isinstance(params, ContainerKillParams)
         what = f"{self.name} ({label!r})"
         ctr = await _call(lambda: _container(ctx, params.service, what), what)
-        sig = _signal(params.signal)
+        sig = signal.Signals[params.signal]  # the contract gives its name
         pid = int(ctr.attrs.get("State", {}).get("Pid") or 0)
         if params.via == "api":
             await _call(lambda: ctr.kill(signal=sig.name), what)
@@ -146,11 +115,10 @@ class KillFault(Instantaneous):
 
 
 @dataclass(frozen=True)
-class RestartFault(Instantaneous):
+class RestartFault(Instantaneous, Implementation):
+    """Restart the service's container (docker restart)."""
+
     name: str = "container.restart"
-    summary: str = "restart the service's container (docker restart)"
-    params_model: type[Params] = ContainerParams
-    revertible: bool = False
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerParams)
@@ -161,14 +129,10 @@ class RestartFault(Instantaneous):
 
 
 @dataclass(frozen=True)
-class StateFault(OnService):
+class StateFault(OnService, Implementation):
     """stop/start or pause/unpause, with a detached ``docker start|unpause`` as the TTL."""
 
-    name: str
-    summary: str
     action: Literal["stop", "pause"]
-    params_model: type[Params] = ContainerParams
-    revertible: bool = True
 
     @property
     def undo(self) -> str:
@@ -256,26 +220,22 @@ def _restore(ctr: Any, old: dict[str, int], kind: str) -> None:
 
 
 @dataclass(frozen=True)
-class LimitFault(OnService):
+class LimitFault(OnService, Implementation):
     """A new memory limit or CPU quota; revert (or the TTL timer) restores the previous one."""
 
-    name: str
-    summary: str
-    kind: Literal["memory", "cpu"]
-    params_model: type[Params]
-    revertible: bool = True
+    limit: Literal["memory", "cpu"]
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
-        assert isinstance(params, MemoryParams | CpuParams)
+        assert isinstance(params, ContainerMemoryParams | ContainerCpuParams)
         what = f"{self.name} ({label!r})"
         ctr = await _call(lambda: _container(ctx, params.service, what), what)
         old = _limits(ctr)
-        if self.kind == "memory" and old["memory"] <= 0:
+        if self.limit == "memory" and old["memory"] <= 0:
             raise FaultError(
                 f"{what}: the {params.service!r} container has no memory limit to change and restore"
             )
-        with detached.ttl_timer(ttl_s, _update_argv(ctr.id, old, self.kind), "docker update") as timer:
-            if isinstance(params, MemoryParams):
+        with detached.ttl_timer(ttl_s, _update_argv(ctr.id, old, self.limit), "docker update") as timer:
+            if isinstance(params, ContainerMemoryParams):
                 limit = params.limit_mb * 1024 * 1024
                 await _call(lambda: ctr.update(mem_limit=limit, memswap_limit=limit), what)
                 new: dict[str, float] = {"limit_mb": params.limit_mb}
@@ -297,7 +257,7 @@ class LimitFault(OnService):
                     return "gone"
                 if _limits(ctr) == old:
                     return "expired"
-                _restore(ctr, old, self.kind)
+                _restore(ctr, old, self.limit)
                 return "reverted"
             finally:
                 cli.close()
@@ -305,18 +265,11 @@ class LimitFault(OnService):
         return await _call(restore, f"{self.name} revert")
 
 
-FAULTS = [
+FAULTS: list[FaultType] = [
     KillFault(),
-    StateFault("container.stop", "stop the service's container (revert: start it)", "stop"),
-    StateFault("container.pause", "pause the service's container (cgroup freezer; revert: unpause)", "pause"),
+    StateFault("container.stop", "stop"),
+    StateFault("container.pause", "pause"),
     RestartFault(),
-    LimitFault(
-        "container.memory",
-        "change the container's memory limit (revert: the previous one)",
-        "memory",
-        MemoryParams,
-    ),
-    LimitFault(
-        "container.cpu", "change the container's CPU quota (revert: the previous one)", "cpu", CpuParams
-    ),
+    LimitFault("container.memory", "memory"),
+    LimitFault("container.cpu", "cpu"),
 ]

@@ -25,11 +25,16 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-from pydantic import Field
-
 from chaos.faults import detached
-from chaos.faults.base import FaultContext, Handle, Params, RevertOutcome, check_ttl
+from chaos.faults.base import FaultContext, FaultType, Handle, Implementation, RevertOutcome, check_ttl
 from chaos.faults.errors import FaultError
+from crashlab.faultkinds import (
+    NetworkDelayParams,
+    NetworkLossParams,
+    NetworkParams,
+    NetworkRateParams,
+    Params,
+)
 
 #: what the TTL remover's command line holds (so revert only kills our own timer)
 _MARKER = "sleep"
@@ -39,35 +44,15 @@ NFT_TABLE = "crashlab_fault"
 _NO_NETEM = "Specified qdisc kind is unknown"
 
 
-class NetworkParams(Params):
-    service: str = Field("odds", description="the service whose network namespace gets the fault")
-    netns: str | None = Field(None, description="explicit network namespace name (ip netns)")
-    pid: int | None = Field(None, description="explicit process whose network namespace to use")
-    dev: str = Field("lo", description="device inside the namespace")
-
-
-class DelayParams(NetworkParams):
-    ms: float = Field(gt=0, description="added delay")
-    jitter_ms: float = Field(0, ge=0, description="delay jitter")
-
-
-class LossParams(NetworkParams):
-    percent: float = Field(gt=0, le=100, description="packet loss")
-
-
-class RateParams(NetworkParams):
-    kbit: int = Field(gt=0, description="bandwidth limit")
-
-
 def _netem_args(params: Params) -> list[str]:
-    if isinstance(params, DelayParams):
+    if isinstance(params, NetworkDelayParams):
         args = ["delay", f"{params.ms:g}ms"]
         if params.jitter_ms:
             args.append(f"{params.jitter_ms:g}ms")
         return args
-    if isinstance(params, LossParams):
+    if isinstance(params, NetworkLossParams):
         return ["loss", f"{params.percent:g}%"]
-    if isinstance(params, RateParams):
+    if isinstance(params, NetworkRateParams):
         return ["rate", f"{params.kbit}kbit"]
     raise FaultError(f"no netem arguments for {type(params).__name__}")
 
@@ -174,13 +159,13 @@ def netem(params: Params, dev: str) -> Mechanism:
 
 def fallback(params: Params, dev: str, mtu: int, ttl_s: float) -> Mechanism:
     """What replaces netem on a kernel without it."""
-    if isinstance(params, DelayParams):
+    if isinstance(params, NetworkDelayParams):
         queue = 1000 + secrets.randbelow(60000)
         base = _nfqueue(queue)
         delayer = [sys.executable, "-m", _DELAYER, "--queue", str(queue), "--ms", f"{params.ms:g}",
                    "--jitter-ms", f"{params.jitter_ms:g}", "--ttl", f"{ttl_s:.3f}"]  # fmt: skip
         return Mechanism(base.name, base.adds, base.remove, base.show, base.present, delayer, base.extra)
-    if isinstance(params, LossParams):
+    if isinstance(params, NetworkLossParams):
         chain = "{ type filter hook output priority 0 ; policy accept ; }"
         share = str(round(params.percent * 100))
         base = _nft()
@@ -204,7 +189,7 @@ def fallback(params: Params, dev: str, mtu: int, ttl_s: float) -> Mechanism:
             ],
         ]
         return Mechanism(base.name, adds, base.remove, base.show, base.present)
-    if isinstance(params, RateParams):
+    if isinstance(params, NetworkRateParams):
         # tbf drops packets larger than its burst: lo's MTU is 64 kB
         burst = str(max(4096, 2 * mtu))
         return _tc(dev, "tbf", ["tbf", "rate", f"{params.kbit}kbit", "burst", burst, "latency", "400ms"])
@@ -237,11 +222,8 @@ async def _mtu(prefix: list[str], dev: str) -> int:
 
 
 @dataclass(frozen=True)
-class NetemFault:
-    name: str
-    summary: str
-    params_model: type[Params]
-    revertible: bool = True
+class NetemFault(Implementation):
+    """netem (or what the kernel has instead) in the target's network namespace."""
 
     def target(self, params: Params) -> str:
         assert isinstance(params, NetworkParams)
@@ -320,8 +302,8 @@ class NetemFault:
         return "reverted"
 
 
-FAULTS = [
-    NetemFault("network.delay", "netem delay (with jitter) in the target's network namespace", DelayParams),
-    NetemFault("network.loss", "netem packet loss in the target's network namespace", LossParams),
-    NetemFault("network.rate", "netem bandwidth limit in the target's network namespace", RateParams),
+FAULTS: list[FaultType] = [
+    NetemFault("network.delay"),
+    NetemFault("network.loss"),
+    NetemFault("network.rate"),
 ]

@@ -15,27 +15,24 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 import psutil
-from pydantic import Field
 
 from chaos.faults import detached
-from chaos.faults.base import FaultContext, Handle, Instantaneous, OnService, Params, RevertOutcome
-from chaos.faults.base import ServiceParams as _ServiceParams
+from chaos.faults.base import (
+    FaultContext,
+    FaultType,
+    Handle,
+    Implementation,
+    Instantaneous,
+    OnService,
+    RevertOutcome,
+)
 from chaos.faults.errors import FaultError
-
-#: the services, or the stack's own Prometheus (a telemetry outage: the services keep working)
-ProcessTarget = Literal["game", "odds", "prometheus"]
+from crashlab.faultkinds import Params, ProcessParams
 
 
-class ServiceParams(_ServiceParams):
-    service: ProcessTarget = Field(  # type: ignore[assignment]
-        "game", description="which process: game, odds, or the stack's prometheus"
-    )
-
-
-def _pid(name: str, params: ServiceParams, ctx: FaultContext, label: str) -> int:
+def _pid(name: str, params: ProcessParams, ctx: FaultContext, label: str) -> int:
     pid = ctx.pid_of(params.service)
     if pid is None:
         raise FaultError(f"{name} ({label!r}): service {params.service!r} has no running process")
@@ -50,15 +47,11 @@ def _signal(pid: int, sig: signal.Signals, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class SignalFault(Instantaneous):
-    name: str
-    summary: str
+class SignalFault(Instantaneous, Implementation):
     sig: signal.Signals
-    params_model: type[Params] = ServiceParams
-    revertible: bool = False
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
-        assert isinstance(params, ServiceParams)
+        assert isinstance(params, ProcessParams)
         pid = _pid(self.name, params, ctx, label)
         _signal(pid, self.sig, f"{self.name} ({label!r})")
         return {"kind": "signal", "service": params.service, "pid": pid, "signal": self.sig.name}
@@ -78,14 +71,13 @@ async def _wait_stopped(pid: int, within_s: float = 1.0) -> None:
 
 
 @dataclass(frozen=True)
-class PauseFault(OnService):
+class PauseFault(OnService, Implementation):
+    """SIGSTOP the service for the duration, SIGCONT on revert (or when the TTL ends)."""
+
     name: str = "process.pause"
-    summary: str = "SIGSTOP the service for the duration, SIGCONT on revert (or when the TTL ends)"
-    params_model: type[Params] = ServiceParams
-    revertible: bool = True
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
-        assert isinstance(params, ServiceParams)
+        assert isinstance(params, ProcessParams)
         pid = _pid(self.name, params, ctx, label)
         # the timer first: a SIGSTOPped process must never be left without its SIGCONT
         with detached.ttl_timer(ttl_s, ["kill", "-CONT", str(pid)], _CONT_MARKER) as timer:
@@ -105,14 +97,13 @@ class PauseFault(OnService):
 
 
 @dataclass(frozen=True)
-class RestartFault(Instantaneous):
+class RestartFault(Instantaneous, Implementation):
+    """Restart the service through the stack (``stack.restart``)."""
+
     name: str = "process.restart"
-    summary: str = "restart the service through the stack (stack.restart)"
-    params_model: type[Params] = ServiceParams
-    revertible: bool = False
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
-        assert isinstance(params, ServiceParams)
+        assert isinstance(params, ProcessParams)
         restart = getattr(ctx.stack, "restart", None)
         if not callable(restart):
             # a SIGTERM would end the service cleanly, and an on-failure policy would not restart it
@@ -124,9 +115,9 @@ class RestartFault(Instantaneous):
         return {"kind": "restart", "service": params.service}
 
 
-FAULTS = [
-    SignalFault("process.kill", "SIGKILL the service's process", signal.SIGKILL),
-    SignalFault("process.term", "SIGTERM the service's process", signal.SIGTERM),
+FAULTS: list[FaultType] = [
+    SignalFault("process.kill", signal.SIGKILL),
+    SignalFault("process.term", signal.SIGTERM),
     PauseFault(),
     RestartFault(),
 ]

@@ -1,25 +1,36 @@
-"""The fault catalogue: every fault type by its ``family.kind`` name."""
+"""The fault catalogue: every fault type of the contract (:mod:`crashlab.faultkinds`) by its
+``family.kind`` name, each with its implementation from the family's module."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from chaos.faults.base import FaultType, Params
+from chaos.faults import container, dependency, network, process, service, stress
+from chaos.faults.base import FaultType
 from chaos.faults.errors import FaultError
+from crashlab.faultkinds import FAMILIES, FAULT_KINDS, Params
 
-FAMILIES = ("service", "dependency", "process", "container", "network", "stress")
+_FAMILY_FAULTS: dict[str, Sequence[FaultType]] = {
+    "service": service.FAULTS,
+    "dependency": dependency.FAULTS,
+    "process": process.FAULTS,
+    "container": container.FAULTS,
+    "network": network.FAULTS,
+    "stress": stress.FAULTS,
+}
 
 
 def _load() -> dict[str, FaultType]:
     catalogue: dict[str, FaultType] = {}
     for family in FAMILIES:
-        module = importlib.import_module(f"chaos.faults.{family}")
-        for fault in module.FAULTS:
+        for fault in _FAMILY_FAULTS[family]:
             catalogue[fault.name] = fault
+    missing = sorted(set(FAULT_KINDS) - set(catalogue))
+    if missing:
+        raise TypeError(f"fault types of crashlab.faultkinds without an implementation: {missing}")
     return catalogue
 
 
@@ -34,10 +45,10 @@ def get(name: str) -> FaultType:
 
 
 def validate(name: str, params: Mapping[str, Any], where: str = "fault") -> Params:
-    """The typed params of fault ``name``; errors name ``where`` and the bad field."""
+    """The typed params of fault ``name`` (the contract's model); errors name ``where`` and the field."""
     fault = get(name)
     try:
-        return fault.params_model.model_validate(dict(params))
+        return fault.kind.params.model_validate(dict(params))
     except ValidationError as exc:
         problems = "; ".join(
             f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
@@ -49,9 +60,9 @@ def describe() -> list[dict[str, Any]]:
     """The catalogue for ``crashlab chaos list``: name, summary, params with defaults."""
     rows = []
     for name in sorted(CATALOGUE):
-        fault = CATALOGUE[name]
+        kind = CATALOGUE[name].kind
         params = []
-        for pname, field in fault.params_model.model_fields.items():
+        for pname, field in kind.params.model_fields.items():
             default = None if field.is_required() else field.default
             params.append(
                 {
@@ -61,7 +72,5 @@ def describe() -> list[dict[str, Any]]:
                     "help": field.description,
                 }
             )
-        rows.append(
-            {"name": name, "summary": fault.summary, "revertible": fault.revertible, "params": params}
-        )
+        rows.append({"name": name, "summary": kind.summary, "revertible": not kind.instant, "params": params})
     return rows

@@ -17,22 +17,13 @@ import time
 from dataclasses import dataclass
 
 import psutil
-from pydantic import Field
 
 from chaos.faults import detached
-from chaos.faults.base import FaultContext, Handle, Params, RevertOutcome, check_ttl
+from chaos.faults.base import FaultContext, FaultType, Handle, Implementation, RevertOutcome, check_ttl
 from chaos.faults.errors import FaultError
+from crashlab.faultkinds import Params, StressCpuParams, StressMemoryParams
 
 _MARKER = "crashlab-stress"
-
-
-class CpuParams(Params):
-    workers: int = Field(1, ge=1, le=64, description="CPU hog workers")
-    load_percent: float = Field(100, gt=0, le=100, description="load per worker")
-
-
-class MemoryParams(Params):
-    mb: int = Field(gt=0, le=65536, description="memory to hold")
 
 
 _HOG = """
@@ -60,24 +51,21 @@ else:
 def _command(params: Params, ttl_s: float, stress_ng: str | None) -> list[str]:
     if stress_ng:
         common = [stress_ng, "--timeout", f"{max(1, round(ttl_s))}s", "--quiet", "--temp-path", "/tmp"]
-        if isinstance(params, CpuParams):
+        if isinstance(params, StressCpuParams):
             return [*common, "--cpu", str(params.workers), "--cpu-load", str(round(params.load_percent))]
-        assert isinstance(params, MemoryParams)
+        assert isinstance(params, StressMemoryParams)
         return [*common, "--vm", "1", "--vm-bytes", f"{params.mb}M", "--vm-keep"]
-    if isinstance(params, CpuParams):
+    if isinstance(params, StressCpuParams):
         args = ["cpu", str(params.workers), str(round(params.load_percent))]
     else:
-        assert isinstance(params, MemoryParams)
+        assert isinstance(params, StressMemoryParams)
         args = ["memory", str(params.mb), "0"]
     return [sys.executable, "-c", _HOG, *args, f"{ttl_s:.3f}", _MARKER]
 
 
 @dataclass(frozen=True)
-class StressFault:
-    name: str
-    summary: str
-    params_model: type[Params]
-    revertible: bool = True
+class StressFault(Implementation):
+    """A detached hog (stress-ng, or Python) that stops itself at the TTL."""
 
     def target(self, params: Params) -> str:
         return "host"
@@ -127,7 +115,4 @@ def _running(proc: psutil.Process) -> bool:
         return False
 
 
-FAULTS = [
-    StressFault("stress.cpu", "CPU hogs (stress-ng --cpu, or Python hogs)", CpuParams),
-    StressFault("stress.memory", "memory hog (stress-ng --vm, or a Python hog)", MemoryParams),
-]
+FAULTS: list[FaultType] = [StressFault("stress.cpu"), StressFault("stress.memory")]

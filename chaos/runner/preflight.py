@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chaos.faults import FaultError, registry
-from chaos.faults.base import MAX_TTL_S
 from chaos.load.process import LoadSettings, Stage
 from chaos.plan import Plan
 from chaos.runner.errors import DrillError
 from chaos.scenario.model import Load
+from crashlab.faultkinds import MAX_TTL_S
 
 #: the Locust tasks of chaos/load/locustfile.py that request_mix can weigh
 LOCUST_TASKS = ("play", "readyz", "healthz")

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chaos.faults import FaultContext, FaultError, RevertOutcome, registry
-from chaos.faults.base import MAX_TTL_S
 from chaos.runner import events as ev
 from chaos.runner.events import EventBus
 from chaos.runner.journal_observer import write_fault_failed, write_fault_reverted
+from crashlab.faultkinds import MAX_TTL_S
 from crashlab.journal import Journal, read_journal
 from crashlab.timeutil import utcnow
 

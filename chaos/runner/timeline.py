@@ -7,9 +7,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from chaos.faults.base import MAX_TTL_S, TTL_MARGIN_S
+from chaos.faults.base import TTL_MARGIN_S
 from chaos.plan import PlanStep
 from chaos.runner.rollback import Rollback
+from crashlab.faultkinds import MAX_TTL_S
 
 #: TTL of an instant fault (kill, restart): nothing stays injected, the TTL is only formal.
 INSTANT_TTL_S = 5.0

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from chaos.plan import plan
-from chaos.scenario.durations import format_duration
 from chaos.scenario.errors import Problem
 from chaos.scenario.schema import scenario_schema_text
 from chaos.scenario.validate import check_file
+from crashlab.durations import format_duration
 
 
 def _expand_paths(paths: tuple[Path, ...]) -> list[Path]:

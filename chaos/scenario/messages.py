@@ -30,6 +30,7 @@ from chaos.scenario.model import (
     PromQLProbe,
     Scenario,
 )
+from crashlab.faultkinds import RULE_ERROR
 
 Loc = tuple[str | int, ...]
 
@@ -214,7 +215,7 @@ def convert(err: ErrorDetails, data: Any, root: type[BaseModel] = Scenario) -> t
         return path, f"needs at least {ctx.get('min_length')} item(s)"
     if kind == "string_pattern_mismatch":
         return path, f"must match {ctx.get('pattern')} (got {show(value)})"
-    if kind == "duration":
+    if kind in {"duration", RULE_ERROR}:
         return path, err["msg"]
     if kind in {"value_error", "assertion_error"}:
         message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])

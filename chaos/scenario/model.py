@@ -1,6 +1,6 @@
 """The drill scenario model: the single source of the YAML format and of ``scenarios/schema.json``.
 
-Every model forbids unknown fields. Durations are float seconds (see :mod:`chaos.scenario.durations`).
+Every model forbids unknown fields. Durations are float seconds (see :mod:`crashlab.durations`).
 Fault specs live in :mod:`chaos.scenario.fault_specs` and are re-exported here. Read a file with
 :func:`chaos.scenario.load_scenario` (line numbers, semantic checks), not ``Scenario.model_validate``.
 """
@@ -12,14 +12,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from chaos.scenario.durations import (
+from chaos.scenario.fault_specs import FAMILIES, FAULT_MODELS, FAULT_TYPES, FaultBase, FaultSpec, ServiceName
+from crashlab.durations import (
     Duration,
     FixedDuration,
     PositiveDuration,
     PositiveFixedDuration,
     format_duration,
 )
-from chaos.scenario.fault_specs import FAMILIES, FAULT_MODELS, FAULT_TYPES, FaultBase, FaultSpec, ServiceName
 from service.profile import SWITCHES as SWITCH_NAMES
 from service.profile import SwitchName
 

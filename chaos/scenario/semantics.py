@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from chaos.scenario.durations import format_duration
 from chaos.scenario.messages import convert, format_loc, suggest
 from chaos.scenario.model import (
     FaultStep,
@@ -30,7 +29,9 @@ from chaos.scenario.model import (
 )
 from chaos.scenario.promql import promql_errors
 from chaos.scenario.timeline import expand, length_s
+from crashlab.durations import format_duration
 from crashlab.errors import CrashlabError
+from crashlab.faultkinds import MAX_TTL_S
 
 Loc = tuple[str | int, ...]
 Finding = tuple[Loc, str]
@@ -50,8 +51,6 @@ KNOWN_ALERTS = (
 RULES_DIR = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules"
 PLACEHOLDERS = ("game", "odds", "prometheus")
 PROFILES = ("naive", "hardened")
-#: The admin API's TTL limit (docs/contracts.md).
-MAX_TTL_S = 3600.0
 _LOOPBACK_HOSTS = ("localhost", "::1")
 _EPSILON = 1e-9
 
@@ -127,15 +126,8 @@ def _check_step(step: Step, loc: Loc, scenario: Scenario, runtime_known: bool) -
             (*loc, "fault", "type"),
             f"{fault.type} needs target.runtime docker (got {runtime!r}); use process.*",
         )
-    ramp_to = getattr(fault, "ramp_to_ms", None)
+    # ramp_to_ms and ramp come together: a rule of the contract's model (crashlab.faultkinds)
     ramp = getattr(fault, "ramp", 0.0)
-    if ramp_to is not None and not ramp:
-        yield (*loc, "fault", "ramp"), f"required field missing (how long the ramp to {ramp_to:g} ms takes)"
-    if ramp and ramp_to is None:
-        yield (
-            (*loc, "fault", "ramp_to_ms"),
-            f"required field missing (where the {format_duration(ramp)} ramp ends)",
-        )
     if ramp and step.duration is not None and ramp > step.duration + _EPSILON:
         yield (
             (*loc, "fault", "ramp"),
