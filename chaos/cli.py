@@ -1,5 +1,5 @@
 """The drill engine's commands: ``validate`` and ``schema`` (chaos.scenario.cli), ``drill`` and
-``chaos`` (chaos.runner.cli)."""
+``chaos`` (chaos.runner.cli), ``load`` (chaos.load.cli)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 COMMANDS: list[click.Command] = []
 
-for _name in ("chaos.scenario.cli", "chaos.runner.cli"):
+for _name in ("chaos.scenario.cli", "chaos.runner.cli", "chaos.load.cli"):
     try:
         _module = importlib.import_module(_name)
     except ModuleNotFoundError as _exc:

@@ -1,5 +1,5 @@
 # mypy: disable-error-code="untyped-decorator,no-untyped-call"
-"""The players: a Locust file run only as a headless subprocess (never imported by crashlab).
+"""The players: a Locust file run only as a subprocess (never imported by crashlab): headless in drills.
 
 Each player POSTs ``/play`` with a random choice and its ``X-Player-Id``, gives up after
 ``--client-timeout`` seconds and tries again ``--client-retries`` times at once (no backoff), like
@@ -11,8 +11,13 @@ Options (each also from its environment variable): ``--client-timeout`` (CRASHLA
 ``--client-retries``, ``--think-min`` / ``--think-max`` (seconds), ``--players``, ``--request-mix``
 (JSON weights of tasks ``play``, ``readyz``, ``healthz``), ``--outcomes-file``, ``--seed``,
 ``--metrics-port`` (serve ``crashlab_client_requests_total{route,outcome}`` and
-``crashlab_client_request_duration_seconds{route}`` on 127.0.0.1 for Prometheus job ``load``). Stages:
-``CRASHLAB_LOAD_STAGES`` = JSON list of ``{"duration": seconds, "users": n, "spawn_rate": r}``.
+``crashlab_client_request_duration_seconds{route}`` for Prometheus job ``load``), ``--metrics-host``
+(default 127.0.0.1). Stages: ``CRASHLAB_LOAD_STAGES`` = JSON list of
+``{"duration": seconds, "users": n, "spawn_rate": r}``.
+
+Distributed (``--master`` / ``--worker``): the workers take the master's options when the test starts,
+count the players' requests and ship them to the master inside Locust's own stats reports (every
+second); the master serves the sum and writes ``--outcomes-file`` (see :mod:`chaos.load.players`).
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
-from collections import Counter as Tally
 from typing import Any
 
-from locust import FastHttpUser, LoadTestShape, events, task
+from locust import FastHttpUser, LoadTestShape, events, runners, task
 from locust.env import Environment
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from locust.runners import MasterRunner, WorkerRunner
+from prometheus_client import CollectorRegistry, start_http_server
+
+from chaos.load.players import FINAL_KEY, REPORT_KEY, Players
 
 CHOICES = ("rock", "paper", "scissors")
-_lock = threading.Lock()
-OUTCOMES: Tally[str] = Tally()
+#: seconds between a worker's stats reports to its master (Locust's default is 3): the players'
+#: metrics reach Prometheus (1 s scrapes, 5 s alert windows in drills) at most this late
+REPORT_INTERVAL_S = 1.0
+#: how long a quitting master waits for its workers' last reports, on top of the users' stop timeout
+LAST_REPORT_MARGIN_S = 5.0
+#: this process's players (a worker's: what it counted since its last report)
+PLAYERS = Players()
 
 
 @events.init_command_line_parser.add_listener
@@ -45,28 +56,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--outcomes-file", type=str, env_var="CRASHLAB_LOAD_OUTCOMES_FILE", default="")
     parser.add_argument("--seed", type=int, env_var="CRASHLAB_LOAD_SEED", default=0)
     parser.add_argument("--metrics-port", type=int, env_var="CRASHLAB_LOAD_METRICS_PORT", default=0)
-
-
-def _count(kind: str) -> None:
-    with _lock:
-        OUTCOMES[kind] += 1
-
-
-#: the players' view for Prometheus (job ``load``): docs/contracts.md, "Load generator"
-REGISTRY = CollectorRegistry()
-CLIENT_REQUESTS = Counter(
-    "crashlab_client_requests_total",
-    "requests as the players saw them",
-    ["route", "outcome"],
-    registry=REGISTRY,
-)
-CLIENT_DURATION = Histogram(
-    "crashlab_client_request_duration_seconds",
-    "request duration as the players saw it (up to their timeout)",
-    ["route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-    registry=REGISTRY,
-)
+    parser.add_argument("--metrics-host", type=str, env_var="CRASHLAB_LOAD_METRICS_HOST", default="127.0.0.1")
 
 
 def _outcome(kind: str | None) -> str:
@@ -112,20 +102,21 @@ class Player(FastHttpUser):
                 headers={"X-Player-Id": self.player_id},
                 catch_response=True,
             ) as resp:
-                _count(f"{name}:attempts")
+                # counted here, before Locust's request event fires when the block ends: no greenlet
+                # switch in between, so a worker's report never holds one without the other
+                PLAYERS.count(name, "attempts")
                 kind = _classify(resp)
-                CLIENT_REQUESTS.labels(name, _outcome(kind)).inc()
-                CLIENT_DURATION.labels(name).observe(time.monotonic() - started)
+                PLAYERS.observe(name, _outcome(kind), time.monotonic() - started)
                 if kind is None:
                     resp.success()
-                    _count(f"{name}:ok")
-                    _count(f"{name}:rounds_ok")
+                    PLAYERS.count(name, "ok")
+                    PLAYERS.count(name, "rounds_ok")
                     return
                 resp.failure(kind)
-                _count(f"{name}:{kind}")
+                PLAYERS.count(name, kind)
                 if attempt < opts.client_retries:
-                    _count(f"{name}:retries")
-        _count(f"{name}:rounds_gave_up")
+                    PLAYERS.count(name, "retries")
+        PLAYERS.count(name, "rounds_gave_up")
 
     @task
     def play(self) -> None:
@@ -144,7 +135,73 @@ _TASKS = {"play": Player.play, "readyz": Player.readyz, "healthz": Player.health
 
 
 @events.init.add_listener
+def _roles(environment: Environment, **_kw: Any) -> None:
+    """Wire the players' counters for this process's role; serve them unless it is a worker."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        _as_worker(environment)
+        return
+    if isinstance(runner, MasterRunner):
+        _as_master(environment, runner)
+    opts = environment.parsed_options
+    if opts is not None and opts.metrics_port:
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(PLAYERS)
+        start_http_server(opts.metrics_port, addr=opts.metrics_host, registry=registry)
+
+
+def _as_worker(environment: Environment) -> None:
+    runners.WORKER_REPORT_INTERVAL = REPORT_INTERVAL_S
+    stopped = [False]
+
+    def ship(client_id: str, data: dict[str, Any]) -> None:
+        data[REPORT_KEY] = PLAYERS.take()
+        if stopped[0]:
+            data[FINAL_KEY] = True  # every user has stopped: nothing is counted after this report
+
+    def started(**_kw: Any) -> None:
+        stopped[0] = False
+
+    def ended(**_kw: Any) -> None:
+        stopped[0] = True
+
+    environment.events.report_to_master.add_listener(ship)
+    environment.events.test_start.add_listener(started)
+    environment.events.test_stop.add_listener(ended)
+
+
+def _as_master(environment: Environment, master: MasterRunner) -> None:
+    finals: set[str] = set()
+    PLAYERS.workers = lambda: int(master.worker_count)
+
+    def merge(client_id: str, data: dict[str, Any]) -> None:
+        if REPORT_KEY in data:
+            PLAYERS.merge(data[REPORT_KEY], worker=str(master.get_worker_index(client_id)))
+        if data.get(FINAL_KEY):
+            finals.add(client_id)
+
+    def last_reports(**_kw: Any) -> None:
+        """A headless master ends a test only by quitting, and Locust's master waits just 0.5 s for
+        its workers' last reports: the requests still in flight then (a hung service: all of them)
+        would be missing from both Locust's stats and the players' counters. Tell the workers to quit
+        now, and wait until each sent its report after its users stopped."""
+        opts = environment.parsed_options
+        if opts is None or not opts.headless:
+            return
+        pending = {client.id for client in master.clients.all}
+        for client_id in pending:
+            master.send_message("quit", client_id=client_id)
+        deadline = time.monotonic() + (environment.stop_timeout or 0) + LAST_REPORT_MARGIN_S
+        while pending - finals and time.monotonic() < deadline:
+            time.sleep(0.05)  # gevent's: the master keeps receiving meanwhile
+
+    environment.events.worker_report.add_listener(merge)
+    environment.events.test_stop.add_listener(last_reports)
+
+
+@events.test_start.add_listener
 def _configure(environment: Environment, **_kw: Any) -> None:
+    """At the start of a test: on a worker, the options are the master's by then."""
     opts = environment.parsed_options
     if opts is None:
         return
@@ -155,27 +212,24 @@ def _configure(environment: Environment, **_kw: Any) -> None:
     tasks: list[Any] = [_TASKS[name] for name, weight in mix.items() for _ in range(int(weight))]
     Player.tasks = tasks or [Player.play]
     if opts.seed:
-        random.seed(opts.seed)
-    if opts.metrics_port:
-        start_http_server(opts.metrics_port, addr="127.0.0.1", registry=REGISTRY)
+        runner = environment.runner
+        # each worker its own stream: the same seed on every worker would replay the same players
+        random.seed(f"{opts.seed}/{runner.worker_index}" if isinstance(runner, WorkerRunner) else opts.seed)
 
 
 @events.quitting.add_listener
 def _write_outcomes(environment: Environment, **_kw: Any) -> None:
     opts = environment.parsed_options
-    if opts is not None and opts.metrics_port:
+    if opts is None or isinstance(environment.runner, WorkerRunner):
+        return  # a worker's counts are its master's by now (its last report went out when it quit)
+    if opts.metrics_port:
         time.sleep(1.5)  # one more scrape (every second) sees the last counts
-    if opts is None or not opts.outcomes_file:
+    if not opts.outcomes_file:
         return
-    by_route: dict[str, dict[str, int]] = {}
-    with _lock:
-        for key, value in OUTCOMES.items():
-            route, kind = key.split(":", 1)
-            by_route.setdefault(route, {})[kind] = value
     data = {
         "client_timeout_s": opts.client_timeout,
         "client_retries": opts.client_retries,
-        "routes": by_route,
+        "routes": PLAYERS.outcomes_by_route(),
     }
     tmp = opts.outcomes_file + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -4,6 +4,11 @@
 the drill's load settings, writing ``stats*.csv`` (with full history), ``stats.json``,
 ``outcomes.json`` and ``locust.log`` into the run's ``locust/`` folder; :func:`live_stats` reads
 the last aggregated history row for the live progress.
+
+With ``workers`` (or ``remote_workers``) it starts Locust as a master plus that many worker
+processes on this machine (``worker-<i>.log``), and the master waits for ``remote_workers`` more to
+join (``crashlab load worker --master HOST:PORT``). The master writes the same files and serves the
+players' metrics summed over its workers (:mod:`chaos.load.players`): callers see one Locust.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +56,30 @@ class LoadSettings:
     seed: int = 0
     #: serve the players' metrics on this loopback port (0: none)
     metrics_port: int = 0
+    #: Locust worker processes on this machine (0 and no remote workers: one process, no master)
+    workers: int = 0
+    #: workers from other machines the master waits for (``crashlab load worker``)
+    remote_workers: int = 0
+    #: where the master listens for workers (port 0: a free one, for local workers only)
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0
+    #: seconds the master waits for all its workers before it gives up (exit 1)
+    workers_wait_s: float = 60.0
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers > 0 or self.remote_workers > 0
+
+    @property
+    def topology(self) -> str:
+        """``one Locust process`` or ``a master and 2 workers, 1 more joining at 0.0.0.0:5557``."""
+        if not self.distributed:
+            return "one Locust process"
+        text = f"a master and {self.workers} local worker(s)"
+        if self.remote_workers:
+            port = self.master_port or "a free port"
+            text += f", {self.remote_workers} more joining at {self.master_bind}:{port}"
+        return text
 
     @property
     def total_s(self) -> float:
@@ -70,15 +100,31 @@ class LiveStats:
         return self.failures_per_s / self.rps if self.rps else 0.0
 
 
-def command(host: str, settings: LoadSettings, out_dir: Path) -> list[str]:
+def locust_argv(*args: str) -> list[str]:
+    """``python -m locust -f <the players' locustfile> ARGS``."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+def command(host: str, settings: LoadSettings, out_dir: Path, master_port: int = 0) -> list[str]:
+    """The one Locust process, or the master (``master_port``: where it listens for its workers)."""
     # Locust's -t is whole seconds; at least one
     run_time = max(1, round(settings.total_s))
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
+    master = (
+        [
+            "--master",
+            "--master-bind-host",
+            settings.master_bind,
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(settings.workers + settings.remote_workers),
+            "--expect-workers-max-wait",
+            f"{settings.workers_wait_s:g}",
+        ]
+        if settings.distributed
+        else []
+    )
+    return locust_argv(
         "--headless",
         "-H",
         host,
@@ -102,7 +148,28 @@ def command(host: str, settings: LoadSettings, out_dir: Path) -> list[str]:
         f"{max(1.0, settings.client_timeout_s * (1 + settings.client_retries)):g}",
         "--exit-code-on-error",
         "0",
-    ]
+        *master,
+    )
+
+
+def worker_command(master_host: str, master_port: int, log_file: Path | None = None) -> list[str]:
+    """One Locust worker of the players' locustfile; it takes the test's options from its master."""
+    logging = ["--logfile", str(log_file)] if log_file is not None else []
+    return locust_argv(
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+        "--loglevel",
+        "WARNING",
+        *logging,
+    )
+
+
+def connect_host(bind: str) -> str:
+    """Where a worker on this machine reaches a master bound to ``bind``."""
+    return "127.0.0.1" if bind in ("", "*", "0.0.0.0", "::") else bind
 
 
 def environment(settings: LoadSettings, out_dir: Path) -> dict[str, str]:
@@ -131,6 +198,32 @@ def environment(settings: LoadSettings, out_dir: Path) -> dict[str, str]:
     return env
 
 
+def worker_environment() -> dict[str, str]:
+    """A worker's environment: no drill settings of its own (the master sends them at the start)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CRASHLAB_LOAD_")}
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; returns when it is gone."""
+    if proc.returncode is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), grace_s)
+    except ProcessLookupError:
+        pass
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM Locust when the runner dies (even by SIGKILL), so no load is
     left running without its drill."""
@@ -142,14 +235,18 @@ PR_SET_PDEATHSIG = 1
 
 
 class LoadProcess:
-    """One Locust run as a subprocess of its own session (so a Ctrl-C in the terminal reaches only us)."""
+    """One Locust run (one process, or a master and its local workers), each child in a session of its
+    own (so a Ctrl-C in the terminal reaches only us) and SIGTERMed when we die."""
 
     def __init__(self, host: str, settings: LoadSettings, out_dir: Path) -> None:
         self.host = host
         self.settings = settings
         self.out_dir = out_dir
         self._proc: asyncio.subprocess.Process | None = None
-        self._stdout: Any = None
+        self._workers: list[asyncio.subprocess.Process] = []
+        self._outputs: list[Any] = []
+        #: where the master listens for workers (set by start() when distributed)
+        self.master_port: int | None = None
 
     @property
     def metrics_url(self) -> str | None:
@@ -158,58 +255,75 @@ class LoadProcess:
 
     @property
     def exit_code(self) -> int | None:
-        """None while Locust runs (or before it started)."""
+        """None while Locust (the master) runs (or before it started)."""
         return self._proc.returncode if self._proc else None
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    async def start(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        argv = command(self.host, self.settings, self.out_dir)
-        self._stdout = (self.out_dir / "locust.out").open("wb")
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in self._workers]
+
+    async def _spawn(self, argv: list[str], env: dict[str, str], output: Path) -> asyncio.subprocess.Process:
+        out = output.open("wb")
+        self._outputs.append(out)
         try:
-            self._proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *argv,
-                env=environment(self.settings, self.out_dir),
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=self._stdout,
+                stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            self._stdout.close()
             raise LoadError(f"starting Locust failed: {exc} ({' '.join(argv)})") from exc
 
-    async def wait(self, timeout_s: float | None = None) -> int:
-        assert self._proc is not None, "start() first"
+    async def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        settings = self.settings
+        if settings.distributed:
+            self.master_port = settings.master_port or free_port(connect_host(settings.master_bind))
+        argv = command(self.host, settings, self.out_dir, self.master_port or 0)
         try:
-            code = await asyncio.wait_for(self._proc.wait(), timeout_s)
-        finally:
-            if self._proc.returncode is not None and self._stdout is not None:
-                self._stdout.close()
-                self._stdout = None
+            env = environment(settings, self.out_dir)
+            self._proc = await self._spawn(argv, env, self.out_dir / "locust.out")
+            if self.master_port is not None:
+                host, env = connect_host(settings.master_bind), worker_environment()
+                for i in range(settings.workers):
+                    log = self.out_dir / f"worker-{i}.log"
+                    argv = worker_command(host, self.master_port, log)
+                    self._workers.append(await self._spawn(argv, env, log.with_suffix(".out")))
+        except LoadError:
+            await self.stop(grace_s=2.0)
+            raise
+
+    async def wait(self, timeout_s: float | None = None) -> int:
+        """The master's (or the one process's) exit code; its workers quit with it."""
+        assert self._proc is not None, "start() first"
+        code = await asyncio.wait_for(self._proc.wait(), timeout_s)
+        await self._reap_workers(grace_s=10.0)
         return code
 
     async def stop(self, grace_s: float = 10.0) -> int | None:
-        """Ask Locust to stop (SIGTERM: it writes its CSV/JSON), SIGKILL after ``grace_s``."""
-        if self._proc is None:
-            return None
-        if self._proc.returncode is None:
-            try:
-                self._proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(self._proc.wait(), grace_s)
-            except ProcessLookupError:
-                pass
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
-        if self._stdout is not None:
-            self._stdout.close()
-            self._stdout = None
-        return self._proc.returncode
+        """Ask Locust to stop (SIGTERM: it writes its CSV/JSON and tells its workers to quit), SIGKILL
+        after ``grace_s``."""
+        if self._proc is not None:
+            await _terminate(self._proc, grace_s)
+        await self._reap_workers(grace_s)
+        return self._proc.returncode if self._proc else None
+
+    async def _reap_workers(self, grace_s: float) -> None:
+        """Workers quit when their master does; a worker still there after ``grace_s`` is stopped."""
+        if self._workers:
+            await asyncio.wait([asyncio.ensure_future(w.wait()) for w in self._workers], timeout=grace_s)
+            await asyncio.gather(*(_terminate(w, 5.0) for w in self._workers))
+        for out in self._outputs:
+            out.close()
+        self._outputs.clear()
 
     def live(self) -> LiveStats | None:
         return live_stats(self.out_dir)

@@ -139,7 +139,7 @@ class Drill:
             self.console.print(
                 f"load: {shape}; mix {ls.request_mix}; client timeout {ls.client_timeout_s:g}s, "
                 f"{ls.client_retries} retries; think {ls.think_min_s:g}-{ls.think_max_s:g}s; "
-                f"{ls.players} players",
+                f"{ls.players} players; {ls.topology}",
                 highlight=False,
             )
         for line in plan_lines(the_plan, start):

@@ -49,6 +49,7 @@ def check_plan(the_plan: Plan) -> None:
 
 def load_settings(load: Load, seed: int | None) -> LoadSettings:
     users = load.users or max(s.users for s in load.stages or [])
+    master = load.master
     return LoadSettings(
         users=users,
         spawn_rate=load.spawn_rate or float(users),
@@ -61,6 +62,12 @@ def load_settings(load: Load, seed: int | None) -> LoadSettings:
         think_max_s=load.think_time.max,
         players=load.players,
         seed=seed or 0,
+        workers=load.workers,
+        # without a 'master' section: loopback only, on a free port
+        remote_workers=master.remote_workers if master else 0,
+        master_bind=master.bind if master else "127.0.0.1",
+        master_port=master.port if master else 0,
+        workers_wait_s=master.wait if master else 60.0,
     )
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chaos.scenario.fault_specs import FAMILIES, FAULT_MODELS, FAULT_TYPES, FaultBase, FaultSpec, ServiceName
 from crashlab.durations import (
@@ -132,6 +142,17 @@ def _default_mix() -> dict[TaskName, int]:
     return {"play": 1}
 
 
+class LoadMaster(Model):
+    """Where the Locust master listens for its workers (``crashlab load worker --master HOST:PORT``)."""
+
+    bind: str = Field("127.0.0.1", min_length=1, description="interface; 0.0.0.0 to let other machines join")
+    port: int = Field(5557, ge=1, le=65535)
+    remote_workers: int = Field(
+        0, ge=0, le=256, description="workers from other machines to wait for before the load starts"
+    )
+    wait: PositiveFixedDuration = Field(60.0, description="how long to wait for every worker to join")
+
+
 class Load(Model):
     """Locust load, run headless as a subprocess: either ``duration`` (with ``users``) or ``stages``."""
 
@@ -146,6 +167,16 @@ class Load(Model):
     client_retries: int = Field(0, ge=0, le=10, description="and try again at once (no backoff)")
     think_time: ThinkTime = Field(default_factory=ThinkTime)
     players: int = Field(50, ge=1, description="distinct X-Player-Id values")
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Locust worker processes on this machine under one master (one core each); "
+        "0: one Locust process",
+    )
+    master: LoadMaster | None = Field(
+        None, description="the master's address for workers from other machines (default: loopback only)"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Load:
@@ -156,6 +187,13 @@ class Load(Model):
         if self.stages is None and self.users is None:
             raise ValueError("'duration' needs 'users'")
         return self
+
+    @field_validator("master")
+    @classmethod
+    def _master_has_workers(cls, master: LoadMaster | None, info: ValidationInfo) -> LoadMaster | None:
+        if master is not None and not info.data.get("workers") and master.remote_workers == 0:
+            raise ValueError("needs 'load.workers' or 'remote_workers' (no worker would join it)")
+        return master
 
     @property
     def total_s(self) -> float:
