@@ -85,7 +85,11 @@ async def test_http_errors_counted_by_status_and_stages_shape_users(game: TinyGa
 async def test_stop_ends_a_long_run_early_and_keeps_its_stats(game: TinyGame, tmp_path: Path) -> None:
     load = LoadProcess(game.url, LoadSettings(users=2, spawn_rate=2, duration_s=120), tmp_path)
     await load.start()
-    await asyncio.sleep(3)
+    for _ in range(300):  # until Locust has counted some rounds (its start takes seconds on a busy machine)
+        live = load.live()
+        if live is not None and live.requests > 0:
+            break
+        await asyncio.sleep(0.1)
     code = await load.stop(grace_s=10)
     assert code is not None
     assert (tmp_path / "stats_stats.csv").exists()
