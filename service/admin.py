@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from service.errors import ApiError
-from service.faults import FaultError
+from service.faults import FaultError, FaultLimitError
 from service.http import read_json
 from service.keys import FAULTS, LOG, SETTINGS
 
@@ -48,6 +48,8 @@ async def inject_fault(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         fault = request.app[FAULTS].inject(body)
+    except FaultLimitError as exc:
+        raise ApiError("ERR_TOO_MANY_FAULTS", str(exc)) from None
     except FaultError as exc:
         raise ApiError("ERR_INVALID_FAULT", str(exc)) from None
     request.app[LOG].warning("fault injected", fault=fault.to_json())

@@ -49,6 +49,7 @@ CODES: dict[str, ErrorCode] = {
         _c("ERR_FORBIDDEN", "business", 403, "the admin API only answers loopback peers"),
         _c("ERR_INVALID_FAULT", "business", 400, "the fault is not valid"),
         _c("ERR_FAULT_NOT_FOUND", "business", 404, "no such fault"),
+        _c("ERR_TOO_MANY_FAULTS", "business", 409, "the service holds the most active faults it takes"),
         _c("SYS_OVERLOADED", "system", 503, "the service is overloaded; retry later"),
         _c("SYS_INTERNAL", "system", 500, "an unexpected error was recovered"),
         _c("SYS_INJECTED", "system", 500, "an injected error"),

@@ -3,11 +3,23 @@
 Types and params are the fault contract (:mod:`crashlab.faultkinds`, docs/contracts.md). The store
 schedules each fault's expiry with ``loop.call_later``; background effects (memory leak, CPU burn,
 event-loop blocking) run as tasks or threads that stop when their fault ends.
+
+The rules (docs/contracts.md, "Admin API"):
+
+- Faults of one type combine as independent faults, each drawing its own ``rate``: the delays of
+  ``latency`` (and of ``stall``) add up; for ``errors`` and ``exception`` the newest fault that hits
+  decides; background effects run side by side.
+- No effect outlives its fault: a request held by a delay waits on the fault's ``ended`` event with
+  the delay as the timeout, so a revert or the expiry releases it at once; a ``loop_block`` block ends
+  at the fault's expiry at the latest.
+- A request is validated completely before anything changes: a refused one (4xx) changes nothing.
+- A service holds at most :data:`~crashlab.faultkinds.MAX_ACTIVE_FAULTS` faults.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import threading
@@ -15,11 +27,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from crashlab.faultkinds import MAX_TTL_S, LatencyParams, MemoryLeakParams, Params, admin_kinds
+from crashlab.faultkinds import (
+    MAX_ACTIVE_FAULTS,
+    MAX_TTL_S,
+    CpuBurnParams,
+    ErrorsParams,
+    ExceptionParams,
+    LatencyParams,
+    LoopBlockParams,
+    MemoryLeakParams,
+    Params,
+    admin_kinds,
+)
 from crashlab.timeutil import iso, utcnow
 
 #: the admin API's fault types of each service and their parameters models (the fault contract)
@@ -28,10 +51,18 @@ ODDS_KINDS = admin_kinds("odds")
 GAME_FAULTS = tuple(GAME_KINDS)
 ODDS_FAULTS = tuple(ODDS_KINDS)
 PARAMS: dict[str, type[Params]] = {**GAME_KINDS, **ODDS_KINDS}
+#: the longest fault name (a drill step's label)
+MAX_NAME_LENGTH = 256
+#: background effects restarted when a PUT changes their params (the others read them live)
+RESTART_ON_UPDATE = frozenset({"cpu_burn"})
 
 
 class FaultError(ValueError):
-    """A fault request that is not valid; the message names the field."""
+    """A fault request that is not valid (400); the message names the field."""
+
+
+class FaultLimitError(FaultError):
+    """The service already holds :data:`MAX_ACTIVE_FAULTS` faults (409)."""
 
 
 @dataclass
@@ -39,11 +70,12 @@ class Fault:
     id: str
     type: str
     name: str
-    params: Any  # the contract's model of its type
+    params: Params
     ttl_s: float
     started_at: datetime
     expires_at: datetime
     started_mono: float
+    expires_mono: float
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     handle: asyncio.TimerHandle | None = None
     stop: Callable[[], None] | None = None
@@ -66,39 +98,75 @@ class Fault:
     def delay_s(self, rng: random.Random) -> float:
         """For latency/stall: the delay now (ramped, jittered)."""
         p = self.params
-        assert isinstance(p, LatencyParams)
+        assert isinstance(p, LatencyParams), self.type
         ms = p.delay_ms(time.monotonic() - self.started_mono)
         if p.jitter_ms:
             ms += rng.uniform(-p.jitter_ms, p.jitter_ms)
         return max(0.0, ms) / 1000.0
 
+    def remaining_s(self) -> float:
+        return max(0.0, self.expires_mono - time.monotonic())
 
-def _validate(type_: str, params: Any, allowed: tuple[str, ...]) -> Params:
-    if type_ not in allowed:
-        raise FaultError(f"type: unknown fault type {type_!r}; this service takes {', '.join(allowed)}")
+
+@dataclass(frozen=True)
+class _Change:
+    """A validated request: what to set (None: leave as it is)."""
+
+    params: Params | None = None
+    ttl_s: float | None = None
+    name: str | None = None
+
+
+def _params(type_: str, params: Any) -> Params:
     try:
-        return PARAMS[type_].model_validate(params if params is not None else {})
+        return PARAMS[type_].model_validate(params)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise FaultError(f"params.{where}: {err['msg']}") from None
+        err = exc.errors(include_url=False)[0]
+        if not err["loc"]:
+            _refuse(f"params: must be a JSON object of the {type_} params")
+        _refuse(f"params.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
 
 
-def _validate_ttl(ttl: Any) -> float:
+def _ttl(ttl: Any) -> float:
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise FaultError(f"ttl_s: required, a number of seconds > 0 and <= {MAX_TTL_S:g}")
+        _refuse(f"ttl_s: required, a JSON number of seconds > 0 and <= {MAX_TTL_S:g}")
     if not 0 < ttl <= MAX_TTL_S:
-        raise FaultError(f"ttl_s: must be > 0 and <= {MAX_TTL_S:g}")
+        _refuse(f"ttl_s: must be > 0 and <= {MAX_TTL_S:g} (got {ttl})")
     return float(ttl)
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        _refuse(f"name: must be a string of 1 to {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def _refuse(message: str) -> NoReturn:
+    raise FaultError(message)
+
+
+def _body(body: Any, allowed: tuple[str, ...], shape: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        _refuse(f"body: must be a JSON object {shape}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        _refuse(f"{unknown[0]}: unknown field; the body is {shape}")
+    return body
 
 
 class FaultStore:
     """The active faults of one service."""
 
     def __init__(
-        self, allowed: tuple[str, ...], *, on_change: Callable[[dict[str, int]], None], seed: int
+        self,
+        allowed: tuple[str, ...],
+        *,
+        on_change: Callable[[dict[str, int]], None],
+        seed: int,
+        max_active: int = MAX_ACTIVE_FAULTS,
     ) -> None:
         self.allowed = allowed
+        self.max_active = max_active
         self._faults: dict[str, Fault] = {}
         self._on_change = on_change
         self.rng = random.Random(seed ^ 0x5EED)
@@ -116,32 +184,62 @@ class FaultStore:
         return list(self._faults.values())
 
     def active(self, type_: str) -> list[Fault]:
+        """The active faults of ``type_``, oldest first."""
         return [f for f in self._faults.values() if f.type == type_]
 
-    def first_hit(self, type_: str, where: str | None = None) -> Fault | None:
-        """The first active fault of ``type_`` (and ``params.where``) that hits this time, by its rate."""
-        for fault in self._faults.values():
-            if fault.type != type_ or (where is not None and getattr(fault.params, "where", None) != where):
+    # --- the effects in the request path -------------------------------------------------------------
+
+    def hit(self, type_: str, where: str | None = None) -> Fault | None:
+        """The newest active fault of ``type_`` (and ``params.where``) that hits this time, each fault
+        drawing its own ``rate``; None when none does."""
+        for fault in reversed(self.active(type_)):
+            if where is not None and not (
+                isinstance(fault.params, ExceptionParams) and fault.params.where == where
+            ):
                 continue
             if fault.hits(self.rng):
                 return fault
         return None
 
+    def error(self) -> ErrorsParams | None:
+        """The params of the ``errors`` fault that answers this request, if one hits."""
+        fault = self.hit("errors")
+        if fault is None:
+            return None
+        assert isinstance(fault.params, ErrorsParams)
+        return fault.params
+
+    async def hold(self, type_: str) -> None:
+        """Wait the delays of every active ``type_`` fault (latency, stall) that hits, one after the other
+        (they add up); each part ends early when its fault is reverted or expires."""
+        for fault in [f for f in self.active(type_) if f.hits(self.rng)]:
+            delay = fault.delay_s(self.rng)
+            if delay <= 0 or fault.ended.is_set():
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await fault.ended.wait()
+
+    # --- the admin API -------------------------------------------------------------------------------
+
     def inject(self, body: Any) -> Fault:
-        if not isinstance(body, dict):
-            raise FaultError("body: a JSON object {type, params, ttl_s, name}")
-        unknown = set(body) - {"type", "params", "ttl_s", "name"}
-        if unknown:
-            raise FaultError(f"{sorted(unknown)[0]}: unknown field")
+        """A new fault from a ``POST /admin/faults`` body; FaultError (400) or FaultLimitError (409)
+        before anything changes."""
+        body = _body(body, ("type", "params", "ttl_s", "name"), "{type, params, ttl_s, name}")
         type_ = body.get("type")
         if not isinstance(type_, str):
-            raise FaultError("type: required, a string")
-        params = _validate(type_, body.get("params"), self.allowed)
-        ttl = _validate_ttl(body.get("ttl_s"))
-        name = body.get("name") or type_
-        if not isinstance(name, str):
-            raise FaultError("name: must be a string")
-        now = utcnow()
+            _refuse("type: required, a string")
+        if type_ not in self.allowed:
+            _refuse(f"type: unknown fault type {type_!r}; this service takes {', '.join(self.allowed)}")
+        params = _params(type_, {} if body.get("params") is None else body["params"])
+        ttl = _ttl(body.get("ttl_s"))
+        name = _name(body["name"]) if body.get("name") is not None else type_
+        if len(self._faults) >= self.max_active:
+            raise FaultLimitError(
+                f"this service already holds {self.max_active} active faults (the most it takes); "
+                "revert one first"
+            )
+        now, mono = utcnow(), time.monotonic()
         fault = Fault(
             id=secrets.token_hex(6),
             type=type_,
@@ -150,50 +248,72 @@ class FaultStore:
             ttl_s=ttl,
             started_at=now,
             expires_at=now + timedelta(seconds=ttl),
-            started_mono=time.monotonic(),
+            started_mono=mono,
+            expires_mono=mono + ttl,
         )
         self._faults[fault.id] = fault
         self._schedule(fault)
-        starter = self.starters.get(type_)
-        if starter is not None:
-            fault.stop = starter(fault)
+        self._start_effect(fault)
         self._on_change(self.counts())
         return fault
 
     def update(self, fault_id: str, body: Any) -> Fault:
+        """A ``PUT /admin/faults/{id}``: params merged over the current ones, a new TTL from now, a new
+        name; KeyError (404) or FaultError (400) before anything changes."""
         fault = self._faults.get(fault_id)
         if fault is None:
             raise KeyError(fault_id)
-        if not isinstance(body, dict):
-            raise FaultError("body: a JSON object {params, ttl_s}")
-        unknown = set(body) - {"params", "ttl_s", "name"}
-        if unknown:
-            raise FaultError(f"{sorted(unknown)[0]}: unknown field")
-        if "params" in body:
-            merged = {**fault.params.model_dump(), **(body["params"] or {})}
-            fault.params = _validate(fault.type, merged, self.allowed)
-        if "ttl_s" in body:
-            fault.ttl_s = _validate_ttl(body["ttl_s"])
-            fault.expires_at = utcnow() + timedelta(seconds=fault.ttl_s)
+        change = self._change(fault, _body(body, ("params", "ttl_s", "name"), "{params, ttl_s, name}"))
+        if change.params is not None and change.params != fault.params:
+            fault.params = change.params
+            if fault.type in RESTART_ON_UPDATE:
+                self._stop_effect(fault)
+                self._start_effect(fault)
+        if change.ttl_s is not None:
+            now = utcnow()
+            fault.ttl_s = change.ttl_s
+            fault.expires_at = now + timedelta(seconds=change.ttl_s)
+            fault.expires_mono = time.monotonic() + change.ttl_s
             self._schedule(fault)
+        if change.name is not None:
+            fault.name = change.name
         return fault
+
+    def _change(self, fault: Fault, body: dict[str, Any]) -> _Change:
+        params = None
+        if "params" in body:
+            if not isinstance(body["params"], dict):
+                _refuse("params: must be a JSON object of the fault's params")
+            params = _params(fault.type, {**fault.params.model_dump(), **body["params"]})
+        ttl = _ttl(body["ttl_s"]) if "ttl_s" in body else None
+        name = _name(body["name"]) if "name" in body else None
+        return _Change(params, ttl, name)
 
     def _schedule(self, fault: Fault) -> None:
         if fault.handle is not None:
             fault.handle.cancel()
-        delay = max(0.0, (fault.expires_at - utcnow()).total_seconds())
-        fault.handle = asyncio.get_running_loop().call_later(delay, self._expire, fault.id)
+        fault.handle = asyncio.get_running_loop().call_later(fault.remaining_s(), self._expire, fault.id)
+
+    def _start_effect(self, fault: Fault) -> None:
+        starter = self.starters.get(fault.type)
+        if starter is not None:
+            fault.stop = starter(fault)
+
+    def _stop_effect(self, fault: Fault) -> None:
+        if fault.stop is not None:
+            fault.stop()
+            fault.stop = None
 
     def _expire(self, fault_id: str) -> None:
-        self.revert(fault_id)
+        if fault_id in self._faults:
+            self.revert(fault_id)
 
     def revert(self, fault_id: str) -> Fault:
         fault = self._faults.pop(fault_id)
         if fault.handle is not None:
             fault.handle.cancel()
-        if fault.stop is not None:
-            fault.stop()
-        fault.ended.set()
+        self._stop_effect(fault)
+        fault.ended.set()  # releases every request its delay or hang holds
         self._on_change(self.counts())
         return fault
 
@@ -205,7 +325,8 @@ class FaultStore:
 
 
 def start_memory_leak(fault: Fault) -> Callable[[], None]:
-    """Grow a list of 1 MB blocks at ``mb_per_s`` up to ``max_mb``; reverting frees it."""
+    """Grow a list of 1 MB blocks at ``mb_per_s`` up to ``max_mb`` (no cap when unset); reverting
+    frees it."""
     blocks: list[bytearray] = []
 
     async def leak() -> None:
@@ -232,38 +353,40 @@ def start_memory_leak(fault: Fault) -> Callable[[], None]:
 
 
 def start_cpu_burn(fault: Fault) -> Callable[[], None]:
-    """Threads that burn ``percent`` of a core each (10 ms periods)."""
+    """``threads`` threads that burn ``percent`` of a core each (10 ms periods)."""
     stop_flag = threading.Event()
+    params = fault.params
+    assert isinstance(params, CpuBurnParams)
 
     def burn() -> None:
         while not stop_flag.is_set():
-            busy = 0.01 * fault.params.percent / 100.0
+            p = fault.params
+            assert isinstance(p, CpuBurnParams)
+            busy = 0.01 * p.percent / 100.0
             end = time.perf_counter() + busy
             while time.perf_counter() < end:
                 pass
             stop_flag.wait(max(0.0, 0.01 - busy))
 
-    threads = [
-        threading.Thread(target=burn, daemon=True, name="cpu_burn") for _ in range(fault.params.threads)
-    ]
-    for thread in threads:
-        thread.start()
-
-    def stop() -> None:
-        stop_flag.set()
-
-    return stop
+    for _ in range(params.threads):
+        threading.Thread(target=burn, daemon=True, name="cpu_burn").start()
+    return stop_flag.set
 
 
 def start_loop_block(fault: Fault) -> Callable[[], None]:
-    """Block the event loop for ``block_ms`` every ``every_ms``."""
+    """Block the event loop for ``block_ms`` every ``every_ms``; a block ends at the fault's expiry at
+    the latest (a revert cannot arrive while the loop is blocked)."""
 
     async def block() -> None:
         while not fault.ended.is_set():
-            await asyncio.sleep(fault.params.every_ms / 1000.0)
+            p = fault.params
+            assert isinstance(p, LoopBlockParams)
+            await asyncio.sleep(p.every_ms / 1000.0)
+            p = fault.params  # a PUT may have changed them meanwhile
+            assert isinstance(p, LoopBlockParams)
             if fault.ended.is_set():
                 break
-            time.sleep(fault.params.block_ms / 1000.0)  # noqa: ASYNC251 - blocking is the point
+            time.sleep(min(p.block_ms / 1000.0, fault.remaining_s()))  # noqa: ASYNC251 - blocking is the point
 
     task = asyncio.get_running_loop().create_task(block())
 

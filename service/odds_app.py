@@ -87,25 +87,20 @@ def fault_middleware() -> Middleware:
         if not (path.startswith("/odds/") or path == "/results"):
             return await handler(request)
         store = request.app[FAULTS]
-        rng = store.rng
-        stall = store.first_hit("stall")
-        if stall is not None:
-            await asyncio.sleep(stall.delay_s(rng))
-        reset = store.first_hit("reset")
+        await store.hold("stall")
+        reset = store.hit("reset")
         if reset is not None and request.transport is not None:
             request.transport.abort()
             raise asyncio.CancelledError  # nothing more to do for this request
-        hang = store.first_hit("hang")
+        hang = store.hit("hang")
         if hang is not None:
             await hang.ended.wait()
-        latency = store.first_hit("latency")
-        errors = store.first_hit("errors")
+        errors = store.error()
         response = await handler(request) if errors is None else None
-        if latency is not None:
-            await asyncio.sleep(latency.delay_s(rng))
+        await store.hold("latency")
         if errors is not None:
-            code = errors.params.code if errors.params.code in CODES else "SYS_INJECTED"
-            raise ApiError(code, errors.params.code or "injected error", status=errors.params.status)
+            code = errors.code if errors.code in CODES else "SYS_INJECTED"
+            raise ApiError(code, errors.code or "injected error", status=errors.status)
         assert response is not None
         return response
 
