@@ -7,12 +7,13 @@
 #   3. a local base image, crashlab-base:bookworm, from debootstrap (no registry here; skipped when
 #      the image exists)
 #   4. the images the CI compose override runs: crashlab-service:ci (game and odds) and
-#      crashlab-prometheus:debian (Debian's prometheus package)
+#      crashlab-prometheus:debian (Debian's prometheus and prometheus-alertmanager packages: the CI
+#      layout's Prometheus and Alertmanager)
 #
 # Everything is idempotent. Environment:
 #   CRASHLAB_BASE_IMAGE     base image tag                       (crashlab-base:bookworm)
 #   CRASHLAB_SERVICE_IMAGE  game/odds image tag                  (crashlab-service:ci)
-#   CRASHLAB_PROM_IMAGE     Prometheus image tag                 (crashlab-prometheus:debian)
+#   CRASHLAB_PROM_IMAGE     Prometheus + Alertmanager image tag  (crashlab-prometheus:debian)
 #   CRASHLAB_DOCKERD_LOG    where a dockerd started here logs    (/tmp/crashlab-dockerd.log)
 #   CRASHLAB_DEBIAN_MIRROR  debootstrap mirror                   (http://deb.debian.org/debian)
 set -euo pipefail

@@ -65,7 +65,24 @@ def _switch_value(name: str, text: str) -> bool:
     "--prometheus-port", type=int, default=0, envvar="CRASHLAB_PROMETHEUS_PORT", help="0: a free port"
 )
 @click.option(
+    "--alertmanager-port", type=int, default=0, envvar="CRASHLAB_ALERTMANAGER_PORT", help="0: a free port"
+)
+@click.option(
     "--supervisor-port", type=int, default=0, envvar="CRASHLAB_SUPERVISOR_PORT", help="0: a free port"
+)
+@click.option(
+    "--alertmanager/--no-alertmanager",
+    "with_alertmanager",
+    default=True,
+    show_default=True,
+    help="route Prometheus' alerts through an Alertmanager",
+)
+@click.option(
+    "--pager-url",
+    default=None,
+    envvar="CRASHLAB_PAGER_URL",
+    metavar="URL",
+    help="webhook that receives the pages (default: none; pages show in Alertmanager only)",
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--alert-windows", type=click.Choice(["fast", "real"]), default="fast", show_default=True)
@@ -84,14 +101,17 @@ def up_command(
     game_port: int,
     odds_port: int,
     prometheus_port: int,
+    alertmanager_port: int,
     supervisor_port: int,
+    with_alertmanager: bool,
+    pager_url: str | None,
     seed: int,
     alert_windows: str,
     runs_dir: Path | None,
     health_timeout: float,
     as_json: bool,
 ) -> None:
-    """Start the stack (odds, game, Prometheus) and wait until every part is healthy."""
+    """Start the stack (odds, game, Prometheus, Alertmanager) and wait until every part is healthy."""
     running = attach(cast(RuntimeName, runtime)) if runtime == "local" else None
     if running is not None:
         raise StackError(
@@ -119,8 +139,11 @@ def up_command(
             "game": game_port,
             "odds": odds_port,
             "prometheus": prometheus_port,
+            "alertmanager": alertmanager_port,
             "supervisor": supervisor_port,
         },
+        with_alertmanager=with_alertmanager,
+        pager_url=pager_url,
         alert_windows=cast(Any, alert_windows),
         health_timeout_s=health_timeout,
     )
@@ -134,7 +157,7 @@ def up_command(
         return
     click.echo(f"crashlab: {stack.runtime} stack healthy in {took:.1f} s; run directory {stack.run_dir.path}")
     for name, url in stack.urls.items():
-        click.echo(f"  {name:<11} {url}")
+        click.echo(f"  {name:<12} {url}")
     click.echo("stop it with `crashlab down`")
 
 
@@ -167,11 +190,11 @@ def status_command(runtime: str, as_json: bool) -> None:
         click.echo(json.dumps([p.to_json() for p in parts]))
         return
     click.echo(f"{stack.runtime} stack, run directory {stack.run_dir.path}")
-    click.echo(f"{'part':<11} {'pid':>7}  {'health':<9} {'restarts':>8}  url")
+    click.echo(f"{'part':<12} {'pid':>7}  {'health':<9} {'restarts':>8}  url")
     for p in parts:
         health = "healthy" if p.healthy else "UNHEALTHY"
         click.echo(
-            f"{p.name:<11} {p.pid if p.pid is not None else '-':>7}  {health:<9} {p.restarts:>8}  {p.url}"
+            f"{p.name:<12} {p.pid if p.pid is not None else '-':>7}  {health:<9} {p.restarts:>8}  {p.url}"
         )
 
 

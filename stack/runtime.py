@@ -47,9 +47,17 @@ class StackConfig:
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     seed: int = 42
     host: str = "127.0.0.1"
-    #: fixed ports per part (``game``, ``odds``, ``prometheus``, ``supervisor``); missing or 0: a free port
+    #: fixed ports per part (``game``, ``odds``, ``prometheus``, ``alertmanager``, ``supervisor``);
+    #: missing or 0: a free port
     ports: dict[str, int] = field(default_factory=dict)
     with_prometheus: bool = True
+    #: an Alertmanager that receives Prometheus' alerts (needs Prometheus)
+    with_alertmanager: bool = True
+    #: the webhook that receives the pages (Alertmanager's ``pager`` receiver; the game-day console's
+    #: pager); None: pages are routed and shown in Alertmanager but sent nowhere
+    pager_url: str | None = None
+    #: base URL of the runbooks in the alerts' ``runbook_url``; None: this checkout's docs/runbooks
+    runbooks_url: str | None = None
     #: ``fast`` (drill windows, seconds) or ``real`` (SRE-book windows) alert windows
     alert_windows: Literal["fast", "real"] = "fast"
     #: extra environment for the services

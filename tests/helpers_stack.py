@@ -3,12 +3,13 @@ Prometheus HTTP API, the admin API and the journal."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,6 +53,20 @@ def wait_until(fn: Callable[[], T | None], timeout_s: float, what: str, every_s:
         if last:
             return last
         time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
+
+
+async def wait_until_async(
+    fn: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, every_s: float = 0.0
+) -> T:
+    """:func:`wait_until` for a coroutine ``fn`` (it may pace itself: ``every_s`` defaults to 0)."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await fn()
+        if last:
+            return last
+        await asyncio.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
 
 

@@ -19,7 +19,7 @@ import pytest
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, STACK_DIR
 from tests.helpers_docker import unavailable
 
-OBSERVABILITY = {"prometheus", "loki", "tempo", "alloy", "grafana"}
+OBSERVABILITY = {"prometheus", "alertmanager", "loki", "tempo", "alloy", "grafana"}
 
 
 def _config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:

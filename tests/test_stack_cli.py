@@ -24,7 +24,13 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     try:
         out = json.loads(done.stdout)
-        assert out["runtime"] == "local" and set(out["urls"]) == {"game", "odds", "prometheus", "supervisor"}
+        assert out["runtime"] == "local" and set(out["urls"]) == {
+            "game",
+            "odds",
+            "prometheus",
+            "alertmanager",
+            "supervisor",
+        }
         state = read_state(tmp_path / "state" / "stack.json")
         assert state is not None and state.supervisor_alive()
         assert (tmp_path / "state" / "stack.json").stat().st_mode & 0o777 == 0o600
@@ -39,12 +45,15 @@ def test_up_status_down(tmp_path: Path) -> None:
         status = run(tmp_path, "status", "--json")
         assert status.returncode == 0, status.stderr
         parts = json.loads(status.stdout)
-        assert [p["name"] for p in parts] == ["supervisor", "odds", "game", "prometheus"]
+        assert [p["name"] for p in parts] == ["supervisor", "odds", "game", "prometheus", "alertmanager"]
+        assert next(p for p in parts if p["name"] == "alertmanager")["url"] == out["urls"]["alertmanager"]
         for part in parts:
             assert set(part) == {"name", "pid", "url", "healthy", "restarts"}
             assert part["healthy"] is True and part["restarts"] == 0 and isinstance(part["pid"], int)
         table = run(tmp_path, "status")
         assert "game" in table.stdout and "healthy" in table.stdout
+        am_line = next(line for line in table.stdout.splitlines() if line.startswith("alertmanager "))
+        assert "healthy" in am_line and am_line.endswith(out["urls"]["alertmanager"])
     finally:
         down = run(tmp_path, "down")
     assert down.returncode == 0, down.stderr

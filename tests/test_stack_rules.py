@@ -3,9 +3,12 @@ unit tests (every alert fires on a synthetic series and stays quiet on a healthy
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -61,3 +64,101 @@ def test_generated_config_passes_promtool(tmp_path: Path, windows: str) -> None:
     done = promtool("check", "config", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 2 rule files found" in done.stdout
+
+
+RUNBOOKS = HERE.parents[1] / "docs" / "runbooks"
+RUNBOOK_SECTIONS = ("## What it means", "## First checks", "## Likely causes", "## Mitigations")
+#: metric names a runbook's PromQL may use besides docs/contracts.md and the recording rules
+METRIC = re.compile(r"\b((?:rps|odds|crashlab)_[a-z0-9_]+|slo:[a-z0-9_:]+)\b")
+
+
+@pytest.mark.parametrize("windows", ["fast", "real"])
+def test_every_alert_links_its_runbook_and_graph(windows: str) -> None:
+    rules = [
+        r
+        for f in rule_files(windows)  # type: ignore[arg-type]
+        for g in yaml.safe_load(f.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    ]
+    for rule in rules:
+        name, annotations = rule["alert"], rule["annotations"]
+        assert set(annotations) == {"summary", "runbook_url", "graph_url"}, name
+        assert annotations["runbook_url"] == generate.runbook_url(name)
+        assert annotations["runbook_url"].endswith(f"/{name}.md") and (RUNBOOKS / f"{name}.md").is_file()
+        # graph_url: Grafana's Explore when Grafana runs, else Prometheus' graph page, of the same signal
+        grafana, prometheus = _branches(annotations["graph_url"])
+        graph = urlsplit(prometheus)
+        assert graph.path == "/graph"
+        signal = parse_qs(graph.query)["g0.expr"][0]
+        assert rule["expr"].startswith(signal) or name.endswith(("Page", "Ticket")), name
+        explore = urlsplit(grafana)
+        assert explore.path == "/explore"
+        pane = json.loads(parse_qs(explore.query)["panes"][0])["a"]
+        assert pane["datasource"] == "prometheus" and pane["queries"][0]["expr"] == signal
+        provisioned = (HERE.parent / "grafana/provisioning/datasources/datasources.yaml").read_text()
+        assert "uid: prometheus" in provisioned
+
+
+def _branches(template: str) -> tuple[str, str]:
+    """The two branches A and B of
+    ``{{ with $externalLabels.crashlab_grafana }}{{ . }}A{{ else }}{{ $externalURL }}B{{ end }}``."""
+    match = re.fullmatch(
+        r"\{\{ with \$externalLabels\.crashlab_grafana \}\}\{\{ \. \}\}(.*)"
+        r"\{\{ else \}\}\{\{ \$externalURL \}\}(.*)\{\{ end \}\}",
+        template,
+    )
+    assert match, template
+    return match.group(1), match.group(2)
+
+
+def test_one_runbook_per_alert_with_its_sections() -> None:
+    pages = {p.stem: p.read_text() for p in RUNBOOKS.glob("*.md") if p.name != "README.md"}
+    assert set(pages) == ALERTS
+    index = (RUNBOOKS / "README.md").read_text()
+    for name, text in pages.items():
+        assert text.startswith(f"# {name}\n"), name
+        positions = [text.find(section) for section in RUNBOOK_SECTIONS]
+        assert -1 not in positions and positions == sorted(positions), f"{name}: sections {positions}"
+        assert "```promql" in text, name
+        assert f"[{name}]({name}.md)" in index
+
+
+def _runbook_queries() -> list[tuple[str, str]]:
+    """Every query of the runbooks' ```promql blocks: lines up to a blank or comment line; an indented
+    line continues the query above."""
+    out: list[tuple[str, str]] = []
+    for path in sorted(RUNBOOKS.glob("*.md")):
+        for block in re.findall(r"```promql\n(.*?)```", path.read_text(), re.S):
+            for line in block.splitlines():
+                if not line.strip() or line.startswith("#"):
+                    continue
+                if line.startswith(" ") and out and out[-1][0] == path.name:
+                    out[-1] = (path.name, out[-1][1] + "\n" + line)
+                else:
+                    out.append((path.name, line))
+    return out
+
+
+def test_runbook_promql_parses_and_uses_known_metrics(tmp_path: Path) -> None:
+    queries = _runbook_queries()
+    assert len(queries) >= 40
+    contracts = (HERE.parents[1] / "docs" / "contracts.md").read_text()
+    records = {
+        r["record"]
+        for f in rule_files("fast")
+        for g in yaml.safe_load(f.read_text())["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
+    for where, query in queries:
+        for metric in METRIC.findall(query):
+            base = re.sub(r"_(bucket|count|sum)$", "", metric)
+            assert base in contracts or metric in records or metric.startswith("slo:sli_error:ratio_rate"), (
+                f"{where}: {metric} is not in docs/contracts.md nor a recording rule"
+            )
+    rules = [{"record": f"crashlab:runbook_check:{i}", "expr": q} for i, (_, q) in enumerate(queries)]
+    path = tmp_path / "runbooks.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "runbooks", "rules": rules}]}))
+    done = promtool("check", "rules", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -6,7 +6,8 @@ Two layouts:
 - full (default): ``compose.yaml`` alone, bridge network, every part incl. Loki, Tempo, Grafana
   and Alloy, ports published on 127.0.0.1;
 - ci (``DockerOptions(ci=True)`` or ``CRASHLAB_DOCKER_CI=1``): ``compose.yaml`` + ``compose.ci.yaml``,
-  host networking on 127.0.0.1 ports, locally built images, only odds, game and Prometheus.
+  host networking on 127.0.0.1 ports, locally built images, only odds, game, Prometheus and
+  Alertmanager.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -30,6 +32,7 @@ import psutil
 
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
+from stack.alertmanager.config import write_config as write_alertmanager_config
 from stack.docker import netns
 from stack.docker.engine import (
     COMPOSE_CI_FILE,
@@ -46,15 +49,17 @@ from stack.docker.state import DockerState, read_state, remove_state, state_path
 from stack.local.launch import _switch_env
 from stack.local.ports import free_port
 from stack.local.state import process_alive
-from stack.runtime import SERVICES, PartStatus, RecordedStack, RuntimeName, StackConfig
+from stack.prometheus.config import runbooks_base
+from stack.runtime import SERVICES, PartStatus, RecordedStack, RuntimeName, StackConfig, StackError
 
-CORE_PARTS = ("odds", "game", "prometheus")
+CORE_PARTS = ("odds", "game", "prometheus", "alertmanager")
 FULL_PARTS = (*CORE_PARTS, "loki", "tempo", "alloy", "grafana")
 #: host ports of the full layout (env CRASHLAB_<PART>_PORT overrides; StackConfig.ports wins)
 FULL_PORTS = {
     "game": 18080,
     "odds": 18081,
     "prometheus": 19090,
+    "alertmanager": 19093,
     "loki": 13100,
     "tempo": 13200,
     "grafana": 13000,
@@ -76,6 +81,12 @@ class DockerOptions:
     state_file: Path | None = None
     #: extra compose services to start (full layout: all of them)
     parts: tuple[str, ...] | None = None
+
+    def alertmanager_image(self) -> str | None:
+        """CI: the Debian Prometheus image (it carries prometheus-alertmanager too); the full layout:
+        compose.yaml's pinned prom/alertmanager (None) unless CRASHLAB_ALERTMANAGER_IMAGE names one."""
+        explicit = os.environ.get("CRASHLAB_ALERTMANAGER_IMAGE")
+        return explicit or (self.images()[1] if self.ci else None)
 
     def images(self) -> tuple[str, str]:
         if self.ci:
@@ -103,6 +114,28 @@ def _write_targets(targets_dir: Path, job: str, address: str, run_id: str) -> No
     tmp.write_text(json.dumps([{"targets": [address], "labels": {"job": job, "run_id": run_id}}]) + "\n")
     tmp.chmod(0o644)
     tmp.replace(targets_dir / f"{job}.json")
+
+
+def _write_alertmanagers(folder: Path, address: str) -> None:
+    """Prometheus' file_sd of Alertmanagers (docker/prometheus.yml: targets/alertmanagers/*.json)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    tmp = folder / ".alertmanager.json.tmp"
+    tmp.write_text(json.dumps([{"targets": [address]}]) + "\n")
+    tmp.chmod(0o644)
+    tmp.replace(folder / "alertmanager.json")
+
+
+def _alertmanager_config(am_dir: Path, config: StackConfig, *, bridge: bool) -> Path:
+    """The run's Alertmanager config (readable by the container's nobody); on a bridge network a pager
+    on the host's loopback is reached through host.docker.internal."""
+    pager = config.pager_url
+    if pager and bridge:
+        pager = re.sub(r"^(https?://)(127\.0\.0\.1|localhost)(?=[:/]|$)", r"\1host.docker.internal", pager)
+    path = write_alertmanager_config(am_dir, config.alert_windows, pager)
+    am_dir.chmod(0o755)
+    path.chmod(0o644)
+    return path
 
 
 def _http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -207,6 +240,13 @@ class DockerStack(RecordedStack[DockerState]):
     def remove_scrape_target(self, job: str) -> None:
         (self.targets_dir() / f"{job}.json").unlink(missing_ok=True)
 
+    def alertmanager_url(self) -> str:
+        """The stack's Alertmanager (its API: ``/api/v2/...``), published on the host."""
+        url = self.state.urls.get("alertmanager")
+        if url is None:
+            raise StackError(f"alertmanager: docker stack {self.project} runs without one")
+        return url
+
     def restart(self, service: str) -> None:
         self.container(service).restart(timeout=5)
 
@@ -303,8 +343,10 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
 
     host = config.host
     parts = options.parts or (CORE_PARTS if options.ci else FULL_PARTS)
+    if not config.with_alertmanager:
+        parts = tuple(part for part in parts if part != "alertmanager")
     if options.ci:
-        ports = {name: config.ports.get(name) or free_port(host) for name in ("game", "odds", "prometheus")}
+        ports = {name: config.ports.get(name) or free_port(host) for name in CORE_PARTS}
     else:
         ports = {
             name: config.ports.get(name) or int(os.environ.get(f"CRASHLAB_{name.upper()}_PORT", default))
@@ -321,12 +363,18 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
         _write_targets(targets_dir, "odds", f"127.0.0.1:{ports['odds']}", run.run_id)
         _write_targets(targets_dir, "prometheus", f"127.0.0.1:{ports['prometheus']}", run.run_id)
         _write_targets(targets_dir, "supervisor", f"127.0.0.1:{ports['supervisor']}", run.run_id)
+        alertmanager = f"127.0.0.1:{ports['alertmanager']}"
     else:
         _write_targets(targets_dir, "game", "game:8080", run.run_id)
         _write_targets(targets_dir, "odds", "odds:8081", run.run_id)
         _write_targets(targets_dir, "prometheus", "localhost:9090", run.run_id)
         _write_targets(targets_dir, "supervisor", f"host.docker.internal:{ports['supervisor']}", run.run_id)
+        alertmanager = "alertmanager:9093"
+    if "alertmanager" in parts:
+        _write_targets(targets_dir, "alertmanager", alertmanager, run.run_id)
+        _write_alertmanagers(targets_dir / "alertmanagers", alertmanager)
     targets_dir.chmod(0o755)
+    am_config = _alertmanager_config(run.path / "alertmanager", config, bridge=not options.ci)
 
     service_env = {**_switch_env(config.switches), **config.env}
     service_env.pop("CRASHLAB_ADMIN_TOKEN", None)
@@ -347,6 +395,8 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
         "CRASHLAB_SERVICE_ENV_FILE": str(env_file.resolve()),
         "CRASHLAB_LOGS_DIR": str(run.logs.resolve()),
         "CRASHLAB_TRACES_DIR": str(run.traces.resolve()),
+        "CRASHLAB_ALERTMANAGER_CONFIG": str(am_config.resolve()),
+        "CRASHLAB_RUNBOOKS_URL": runbooks_base(config.runbooks_url) or "",
         "CRASHLAB_UID": str(os.getuid()),
         "CRASHLAB_GID": str(os.getgid()),
         **{f"CRASHLAB_{name.upper()}_PORT": str(port) for name, port in ports.items()},
@@ -354,6 +404,9 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
     for service in SERVICES:
         limit = config.memory_limits_mb.get(service)
         compose_env[f"CRASHLAB_{service.upper()}_MEMORY"] = f"{limit}m" if limit else "256m"
+    am_image = options.alertmanager_image()
+    if am_image:
+        compose_env["CRASHLAB_ALERTMANAGER_IMAGE"] = am_image
     files = [COMPOSE_FILE, COMPOSE_CI_FILE] if options.ci else [COMPOSE_FILE]
 
     urls = {name: f"http://{host}:{ports[name]}" for name in ports if name in parts or name == "supervisor"}

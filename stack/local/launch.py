@@ -1,7 +1,8 @@
-"""``stack.local.up``: bring a local stack up (odds, game, Prometheus under one supervisor).
+"""``stack.local.up``: bring a local stack up (odds, game, Prometheus, Alertmanager under one supervisor).
 
-Steps: refuse if a stack already runs; find the ``prometheus`` binary; choose and check loopback
-ports; write the Prometheus config, rules and targets into the run directory; write the supervisor
+Steps: refuse if a stack already runs; find the ``prometheus`` (and Alertmanager) binary; choose and
+check loopback ports; write the Prometheus and Alertmanager configs, rules and targets into the run
+directory; write the supervisor
 spec; start the detached supervisor; wait until every part is healthy. On any failure everything
 started so far is stopped before the :class:`StackError` is raised.
 """
@@ -22,11 +23,13 @@ import yaml
 
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
+from stack.alertmanager.config import write_config as write_alertmanager_config
+from stack.alertmanager.server import alertmanager_argv, alertmanager_binary
 from stack.local.ports import allocate
 from stack.local.running import LocalStack, stop_supervisor
 from stack.local.spec import PartSpec, RestartSpec, SupervisorSpec, write_spec
 from stack.local.state import StackState, read_state, remove_state, state_path, write_state
-from stack.prometheus.config import write_config, write_target
+from stack.prometheus.config import write_alertmanager, write_config, write_target
 from stack.runtime import SERVICES, StackConfig, StackError
 
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "service" / "profiles"
@@ -74,8 +77,9 @@ def up(
             )
         remove_state(state_file)
     prom_bin = prometheus_binary() if config.with_prometheus else None
-    parts = ("odds", "game", "prometheus", "supervisor") if prom_bin else ("odds", "game", "supervisor")
-    ports = allocate(config.host, config.ports, parts)
+    am_bin = alertmanager_binary() if prom_bin and config.with_alertmanager else None
+    parts = ("odds", "game", *(("prometheus",) if prom_bin else ()), *(("alertmanager",) if am_bin else ()))
+    ports = allocate(config.host, config.ports, (*parts, "supervisor"))
     run_dir = config.run_dir
     run_path = run_dir.path.absolute()
     for sub in (run_dir.logs, run_dir.traces, run_dir.prometheus):
@@ -116,6 +120,8 @@ def up(
         )
     if prom_bin:
         specs.append(_prometheus_part(prom_bin, config, run_path, ports, urls, restart))
+    if am_bin:
+        specs.append(_alertmanager_part(am_bin, config, run_path, ports, urls, restart))
     spec = SupervisorSpec(
         run_id=run_dir.run_id,
         run_path=str(run_path),
@@ -162,11 +168,18 @@ def _prometheus_part(
     urls: Mapping[str, str],
     restart: RestartSpec,
 ) -> PartSpec:
-    """Prometheus with its config, rules and targets in ``runs/<id>/prometheus/``, data in ``data/``."""
+    """Prometheus with its config, rules and targets in ``runs/<id>/prometheus/``, data in ``data/``;
+    it sends its alerts to the stack's Alertmanager, if any (and scrapes it)."""
     prom_dir = run_path / "prometheus"
-    config_path = write_config(prom_dir, config.alert_windows)
-    for job in ("odds", "game", "supervisor", "prometheus"):
-        write_target(prom_dir, job, urls[job], config.run_dir.run_id)
+    with_am = "alertmanager" in urls
+    config_path = write_config(
+        prom_dir, config.alert_windows, alertmanagers=with_am, runbooks_url=config.runbooks_url
+    )
+    for job in ("odds", "game", "supervisor", "prometheus", "alertmanager"):
+        if job in urls:
+            write_target(prom_dir, job, urls[job], config.run_dir.run_id)
+    if with_am:
+        write_alertmanager(prom_dir, urls["alertmanager"])
     return PartSpec(
         name="prometheus",
         kind="prometheus",
@@ -175,6 +188,8 @@ def _prometheus_part(
             f"--config.file={config_path}",
             f"--storage.tsdb.path={prom_dir / 'data'}",
             f"--web.listen-address={config.host}:{ports['prometheus']}",
+            # the links in its alerts (generatorURL, graph_url) point here
+            f"--web.external-url={urls['prometheus']}",
             "--enable-feature=exemplar-storage",
             "--log.level=warn",
         ],
@@ -182,6 +197,32 @@ def _prometheus_part(
         url=urls["prometheus"],
         health_url=urls["prometheus"] + "/-/ready",
         output_path=str(run_path / "logs" / "prometheus.stdout.log"),
+        restart=restart,
+    )
+
+
+def _alertmanager_part(
+    am_bin: str,
+    config: StackConfig,
+    run_path: Path,
+    ports: Mapping[str, int],
+    urls: Mapping[str, str],
+    restart: RestartSpec,
+) -> PartSpec:
+    """Alertmanager with its config in ``runs/<id>/alertmanager/``, silences and notification log in
+    ``data/`` (stack/alertmanager/)."""
+    am_dir = run_path / "alertmanager"
+    am_config = write_alertmanager_config(am_dir, config.alert_windows, config.pager_url)
+    listen = f"{config.host}:{ports['alertmanager']}"
+    url = urls["alertmanager"]
+    return PartSpec(
+        name="alertmanager",
+        kind="alertmanager",
+        argv=alertmanager_argv(am_bin, config=am_config, data=am_dir / "data", listen=listen, url=url),
+        cwd=str(am_dir),
+        url=url,
+        health_url=url + "/-/ready",
+        output_path=str(run_path / "logs" / "alertmanager.stdout.log"),
         restart=restart,
     )
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from stack.runtime import StackError
 
-PARTS = ("odds", "game", "prometheus", "supervisor")
+PARTS = ("odds", "game", "prometheus", "alertmanager", "supervisor")
 #: the CLI option (and environment variable) that sets each part's port, for error messages
 PORT_OPTIONS = {part: f"--{part}-port / CRASHLAB_{part.upper()}_PORT" for part in PARTS}
 

@@ -60,7 +60,8 @@ def last_line(path: Path, default: str = "no output") -> str:
 
 
 class LocalStack(RecordedStack[StackState]):
-    """Odds, game and Prometheus under one detached supervisor; ``urls`` adds ``supervisor``."""
+    """Odds, game, Prometheus and Alertmanager under one detached supervisor; ``urls`` adds
+    ``supervisor``."""
 
     def __init__(self, state: StackState, state_file: Path | None = None) -> None:
         self.state = state
@@ -104,6 +105,13 @@ class LocalStack(RecordedStack[StackState]):
 
     def remove_scrape_target(self, job: str) -> None:
         remove_target(self.run_dir.prometheus, job)
+
+    def alertmanager_url(self) -> str:
+        """The stack's Alertmanager (its API: ``/api/v2/...``)."""
+        url = self.state.urls.get("alertmanager")
+        if url is None:
+            raise StackError("alertmanager: this stack runs without one (started with --no-alertmanager)")
+        return url
 
     def down(self) -> None:
         """Stop the supervisor and everything it runs; remove the state file. Idempotent."""

@@ -32,7 +32,7 @@ class PartSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    kind: Literal["service", "prometheus"] = "service"
+    kind: Literal["service", "prometheus", "alertmanager"] = "service"
     argv: list[str]
     env: dict[str, str] = {}
     cwd: str | None = None

@@ -13,18 +13,33 @@ Multi-window multi-burn-rate alerts (Google SRE workbook, ch. 5): page when the 
 over 1 h and 5 m, or 6x over 6 h and 30 m; ticket at 3x over 1 d and 2 h, or 1x over 3 d and 6 h.
 Drill (``fast``) windows are those divided by 60: 1m/5s, 6m/30s, 24m/2m, 72m/6m, and the SLO
 period 30 d becomes 12 h.
+
+Every alert carries ``runbook_url`` (``docs/runbooks/<alert>.md`` under the base URL in the external
+label ``crashlab_runbooks``, else the repository-relative path) and ``graph_url``: the graph of the
+alert's signal (the expression it compares with its threshold), in Grafana's Explore when the
+external label ``crashlab_grafana`` names a Grafana, else in Prometheus' own graph page. Prometheus
+also sets ``generatorURL`` (its expression, in the expression browser) on every alert it sends.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 import yaml
 
-from stack.prometheus.config import RULES_DIR, AlertWindows, rules_dir
+from stack.prometheus.config import (
+    GRAFANA_LABEL,
+    RULES_DIR,
+    RUNBOOKS_LABEL,
+    RUNBOOKS_PATH,
+    AlertWindows,
+    rules_dir,
+)
 
 Severity = Literal["page", "ticket"]
 
@@ -54,6 +69,8 @@ class WindowSet:
     p99: str
     p99_for: str
     circuit_for: str
+    #: the time range of an alert's graph link
+    graph_range: str
 
 
 WINDOWS: dict[AlertWindows, WindowSet] = {
@@ -75,6 +92,7 @@ WINDOWS: dict[AlertWindows, WindowSet] = {
         p99="5m",
         p99_for="5m",
         circuit_for="1m",
+        graph_range="6h",
     ),
     "fast": WindowSet(
         burns=(
@@ -94,6 +112,7 @@ WINDOWS: dict[AlertWindows, WindowSet] = {
         p99="30s",
         p99_for="5s",
         circuit_for="2s",
+        graph_range="30m",
     ),
 }
 
@@ -106,6 +125,57 @@ WIN_DEVIATION = 0.1
 P99_THRESHOLD_S = 1.0
 #: client-side outcomes (crashlab_client_requests_total{outcome}) that spend the player-availability budget
 CLIENT_BAD_OUTCOMES = "timeout|connection|http_5xx"
+#: the Grafana datasource UID of Prometheus (stack/grafana/provisioning)
+GRAFANA_PROMETHEUS_UID = "prometheus"
+
+
+def _action(text: str) -> str:
+    """A Go template action: ``{{ text }}``."""
+    return "{{ " + text + " }}"
+
+
+def _with_label(label: str, then: str, otherwise: str) -> str:
+    """``then`` after the external label's value when it is set (non-empty), else ``otherwise``."""
+    return (
+        _action(f"with $externalLabels.{label}")
+        + _action(".")
+        + then
+        + _action("else")
+        + otherwise
+        + _action("end")
+    )
+
+
+def runbook_url(alert: str) -> str:
+    """The ``runbook_url`` annotation (a Prometheus template) of ``alert``."""
+    return _with_label(RUNBOOKS_LABEL, "", RUNBOOKS_PATH) + f"/{alert}.md"
+
+
+def graph_url(signal: str, ws: WindowSet) -> str:
+    """The ``graph_url`` annotation (a Prometheus template): ``signal`` graphed over the last
+    ``ws.graph_range``, in Grafana's Explore where Grafana runs, else in Prometheus' graph page."""
+    pane = {
+        "a": {
+            "datasource": GRAFANA_PROMETHEUS_UID,
+            "queries": [
+                {
+                    "refId": "A",
+                    "expr": signal,
+                    "range": True,
+                    "datasource": {"type": "prometheus", "uid": GRAFANA_PROMETHEUS_UID},
+                }
+            ],
+            "range": {"from": f"now-{ws.graph_range}", "to": "now"},
+        }
+    }
+    panes = quote(json.dumps(pane, separators=(",", ":")), safe="")
+    explore = f"/explore?schemaVersion=1&orgId=1&panes={panes}"
+    graph = f"/graph?g0.expr={quote(signal, safe='')}&g0.tab=0&g0.range_input={ws.graph_range}"
+    return _with_label(GRAFANA_LABEL, explore, _action("$externalURL") + graph)
+
+
+def links(alert: str, signal: str, ws: WindowSet) -> dict[str, str]:
+    return {"runbook_url": runbook_url(alert), "graph_url": graph_url(signal, ws)}
 
 
 @dataclass(frozen=True)
@@ -188,6 +258,12 @@ def _seconds(w: str) -> float:
     return float(w[:-1]) * units[w[-1]]
 
 
+def burn_signal(slo: Slo, burns: list[BurnWindow]) -> str:
+    """The burn rate of ``slo`` over each window of ``burns`` (one series per ``sloth_window``)."""
+    windows = "|".join(w for b in burns for w in (b.short, b.long))
+    return f'{{__name__=~"slo:sli_error:ratio_rate({windows})", sloth_id="{slo.sloth_id}"}} / {slo.budget:g}'
+
+
 def slo_groups(slo: Slo, ws: WindowSet) -> list[dict[str, Any]]:
     sel = slo.selector()
     windows = _windows(ws)
@@ -259,17 +335,18 @@ def slo_groups(slo: Slo, ws: WindowSet) -> list[dict[str, Any]]:
                 f"  max(slo:sli_error:ratio_rate{burn.long}{{{sel}}} > {threshold}) without (sloth_window)\n"
                 ")"
             )
-        pairs = ", ".join(
-            f"{b.factor:g}x over {b.long}/{b.short}" for b in ws.burns if b.severity == severity
-        )
+        burns = [b for b in ws.burns if b.severity == severity]
+        pairs = ", ".join(f"{b.factor:g}x over {b.long}/{b.short}" for b in burns)
+        name = f"{slo.alert_prefix}Burn{title}"
         alerts.append(
             {
-                "alert": f"{slo.alert_prefix}Burn{title}",
+                "alert": name,
                 "expr": "\n or \n".join(terms) + "\n",
                 "labels": {"severity": severity, "sloth_severity": severity, "slo": slo.name},
                 "annotations": {
                     "summary": f"{SERVICE} {slo.name} SLO ({slo.objective:g}% {slo.description}): "
                     f"error budget burning fast enough to {severity} ({pairs})",
+                    **links(name, burn_signal(slo, burns), ws),
                 },
             }
         )
@@ -280,60 +357,77 @@ def slo_groups(slo: Slo, ws: WindowSet) -> list[dict[str, Any]]:
     ]
 
 
+def crashlab_alert(
+    name: str,
+    signal: str,
+    condition: str,
+    severity: Severity,
+    summary: str,
+    ws: WindowSet,
+    for_: str | None = None,
+) -> dict[str, Any]:
+    """An alert whose expression is ``signal`` + ``condition`` (the threshold, and any guard): the
+    graph link shows the signal, so a reader sees how close it came and when it crossed."""
+    rule: dict[str, Any] = {"alert": name, "expr": f"{signal}{condition}\n"}
+    if for_ is not None:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity}
+    rule["annotations"] = {"summary": summary, **links(name, signal, ws)}
+    return rule
+
+
 def crashlab_groups(ws: WindowSet) -> list[dict[str, Any]]:
     play = f'route="{ROUTE}"'
-    rules: list[dict[str, Any]] = [
-        {
-            "alert": "CrashLoop",
-            "expr": f"sum by (service) (increase(crashlab_process_restarts_total[{ws.crashloop}])) >= 2\n",
-            "labels": {"severity": "page"},
-            "annotations": {"summary": f"a process was restarted at least twice within {ws.crashloop}"},
-        },
-        {
-            "alert": "PanicRate",
-            "expr": (
-                f"(sum(increase(rps_panics_total[{ws.panic}])) or vector(0))\n"
-                "+ (sum(increase("
-                f'crashlab_process_exits_total{{reason="panic"}}[{ws.panic}])) or vector(0))\n'
-                "> 0\n"
-            ),
-            "labels": {"severity": "ticket"},
-            "annotations": {"summary": f"the game panicked (recovered or not) within {ws.panic}"},
-        },
-        {
-            "alert": "WinRateDeviation",
-            "expr": (
-                f'abs(sum(rate(rps_rounds_total{{result="win"}}[{ws.winrate}]))'
-                f" / sum(rate(rps_rounds_total[{ws.winrate}]))"
-                f" - {WIN_SHARE:.4f}) > {WIN_DEVIATION:g}\n"
-                f"and on () sum(rate(rps_rounds_total[{ws.winrate}])) > {ws.winrate_min_rps:g}\n"
-            ),
-            "for": ws.winrate_for,
-            "labels": {"severity": "ticket"},
-            "annotations": {
-                "summary": f"players' win share over {ws.winrate} is over {WIN_DEVIATION:g} away from 1/3"
-            },
-        },
-        {
-            "alert": "HighP99Latency",
-            "expr": (
-                "histogram_quantile(0.99, sum by (le) "
-                f"(rate(rps_http_request_duration_seconds_bucket{{{play}}}[{ws.p99}])))\n"
-                f"> {P99_THRESHOLD_S:g}\n"
-            ),
-            "for": ws.p99_for,
-            "labels": {"severity": "ticket"},
-            "annotations": {
-                "summary": f"p99 latency of {ROUTE} over {ws.p99} is above {P99_THRESHOLD_S:g} s"
-            },
-        },
-        {
-            "alert": "DependencyCircuitOpen",
-            "expr": "max by (dependency) (rps_circuit_state) == 2\n",
-            "for": ws.circuit_for,
-            "labels": {"severity": "ticket"},
-            "annotations": {"summary": "the game's circuit breaker to a dependency is open"},
-        },
+    rules = [
+        crashlab_alert(
+            "CrashLoop",
+            f"sum by (service) (increase(crashlab_process_restarts_total[{ws.crashloop}]))",
+            " >= 2",
+            "page",
+            f"a process was restarted at least twice within {ws.crashloop}",
+            ws,
+        ),
+        crashlab_alert(
+            "PanicRate",
+            f"(sum(increase(rps_panics_total[{ws.panic}])) or vector(0))\n"
+            "+ (sum(increase("
+            f'crashlab_process_exits_total{{reason="panic"}}[{ws.panic}])) or vector(0))',
+            "\n> 0",
+            "ticket",
+            f"the game panicked (recovered or not) within {ws.panic}",
+            ws,
+        ),
+        crashlab_alert(
+            "WinRateDeviation",
+            f'abs(sum(rate(rps_rounds_total{{result="win"}}[{ws.winrate}]))'
+            f" / sum(rate(rps_rounds_total[{ws.winrate}]))"
+            f" - {WIN_SHARE:.4f})",
+            f" > {WIN_DEVIATION:g}\n"
+            f"and on () sum(rate(rps_rounds_total[{ws.winrate}])) > {ws.winrate_min_rps:g}",
+            "ticket",
+            f"players' win share over {ws.winrate} is over {WIN_DEVIATION:g} away from 1/3",
+            ws,
+            for_=ws.winrate_for,
+        ),
+        crashlab_alert(
+            "HighP99Latency",
+            "histogram_quantile(0.99, sum by (le) "
+            f"(rate(rps_http_request_duration_seconds_bucket{{{play}}}[{ws.p99}])))",
+            f"\n> {P99_THRESHOLD_S:g}",
+            "ticket",
+            f"p99 latency of {ROUTE} over {ws.p99} is above {P99_THRESHOLD_S:g} s",
+            ws,
+            for_=ws.p99_for,
+        ),
+        crashlab_alert(
+            "DependencyCircuitOpen",
+            "max by (dependency) (rps_circuit_state)",
+            " == 2",
+            "ticket",
+            "the game's circuit breaker to a dependency is open",
+            ws,
+            for_=ws.circuit_for,
+        ),
     ]
     return [{"name": "crashlab-alerts", "rules": rules}]
 
@@ -360,8 +454,8 @@ def render(windows: AlertWindows, availability: float = 99.0, latency: float = 9
     groups: list[dict[str, Any]] = []
     for slo in slos(availability, latency):
         groups.extend(slo_groups(slo, ws))
-    slo_text = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=200)
-    other = yaml.dump({"groups": crashlab_groups(ws)}, Dumper=_Dumper, sort_keys=False, width=200)
+    slo_text = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=1 << 16)
+    other = yaml.dump({"groups": crashlab_groups(ws)}, Dumper=_Dumper, sort_keys=False, width=1 << 16)
     return {"slo.yml": header + slo_text, "crashlab.yml": header + other}
 
 
