@@ -27,7 +27,7 @@ __all__ = ["local_stack", "stack_dirs"]
 def test_up_play_kill_restart_down(local_stack: LocalStack) -> None:
     stack = local_stack
     parts = {p.name: p for p in stack.status()}
-    assert set(parts) == {"supervisor", "odds", "game", "prometheus"}
+    assert set(parts) == {"supervisor", "odds", "game", "prometheus", "alertmanager"}
     assert all(p.healthy and p.pid for p in parts.values()), parts
     assert all(url.startswith("http://127.0.0.1:") for url in stack.urls.values())
     assert attach() is not None and attach().state.supervisor_pid == stack.state.supervisor_pid  # type: ignore[union-attr]
@@ -51,6 +51,7 @@ def test_up_play_kill_restart_down(local_stack: LocalStack) -> None:
     assert wait_until(
         lambda: prom_value(stack, f'up{{job="supervisor", run_id="{run_id}"}}'), 10, "supervisor up"
     )
+    assert prom_value(stack, f'up{{job="alertmanager", run_id="{run_id}"}}') == 1
 
     # a target added at run time (the drill runner's) is scraped with job and run_id, and removed again
     stack.add_scrape_target("runner", stack.urls["supervisor"])
