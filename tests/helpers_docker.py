@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +34,28 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI") or os.environ.get("CRASHLAB_REQUIRE_DOCKER"):
         pytest.fail(f"{reason} (CI: scripts/ci-docker.sh must prepare the engine and the images)")
     pytest.skip(reason)
+
+
+def compose_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``docker compose config`` of ``files`` as JSON (the compose binary only, no engine)."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
+    ):
+        unavailable("docker compose (v2) is not installed")
+    cmd = ["docker", "compose", "-p", "crashlab-config-test"]
+    for f in files:
+        cmd += ["-f", str(f)]
+    done = subprocess.run(
+        [*cmd, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(Path.home()), **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
 
 
 def require_engine() -> Any:

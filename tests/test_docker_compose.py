@@ -8,43 +8,16 @@ the CI override runs everything with host networking and publishes nothing.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, STACK_DIR
-from tests.helpers_docker import unavailable
+from tests.helpers_docker import compose_config
 
 OBSERVABILITY = {"prometheus", "alertmanager", "loki", "tempo", "alloy", "grafana"}
 
 
-def _config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    if (
-        shutil.which("docker") is None
-        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
-    ):
-        unavailable("docker compose (v2) is not installed")
-    cmd = ["docker", "compose", "-p", "crashlab-config-test"]
-    for f in files:
-        cmd += ["-f", str(f)]
-    done = subprocess.run(
-        [*cmd, "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(Path.home()), **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
-
-
 def test_full_stack_services_healthchecks_and_loopback_ports() -> None:
-    services = _config(COMPOSE_FILE)["services"]
+    services = compose_config(COMPOSE_FILE)["services"]
     assert set(services) == {"game", "odds", *OBSERVABILITY, "volume-owners"}
     for name, svc in services.items():
         if name != "volume-owners":
@@ -57,7 +30,7 @@ def test_full_stack_services_healthchecks_and_loopback_ports() -> None:
 
 
 def test_services_restart_policy_memory_limits_and_build_arg() -> None:
-    services = _config(COMPOSE_FILE, env={"CRASHLAB_GAME_MEMORY": "300m"})["services"]
+    services = compose_config(COMPOSE_FILE, env={"CRASHLAB_GAME_MEMORY": "300m"})["services"]
     for name in ("game", "odds"):
         svc = services[name]
         assert svc["restart"].startswith("on-failure")
@@ -69,7 +42,7 @@ def test_services_restart_policy_memory_limits_and_build_arg() -> None:
 
 
 def test_loki_and_tempo_run_as_10001_on_owned_volumes() -> None:
-    config = _config(COMPOSE_FILE)
+    config = compose_config(COMPOSE_FILE)
     services = config["services"]
     for name, mount in (("loki", "/loki"), ("tempo", "/var/tempo")):
         assert services[name]["user"] == "10001:10001"
@@ -82,7 +55,7 @@ def test_loki_and_tempo_run_as_10001_on_owned_volumes() -> None:
 
 
 def test_prometheus_mounts_the_embedded_rules() -> None:
-    volumes = {v["target"]: v for v in _config(COMPOSE_FILE)["services"]["prometheus"]["volumes"]}
+    volumes = {v["target"]: v for v in compose_config(COMPOSE_FILE)["services"]["prometheus"]["volumes"]}
     assert volumes["/etc/prometheus/rules"]["source"] == str(STACK_DIR / "prometheus" / "rules" / "fast")
     assert volumes["/etc/prometheus/prometheus.yml"]["source"] == str(STACK_DIR / "docker" / "prometheus.yml")
     assert (STACK_DIR / "prometheus" / "rules" / "fast").is_dir()
@@ -91,7 +64,7 @@ def test_prometheus_mounts_the_embedded_rules() -> None:
 @pytest.mark.parametrize("service", ["game", "odds", "prometheus"])
 def test_ci_override_uses_host_networking_and_publishes_nothing(service: str) -> None:
     env = {"CRASHLAB_GAME_PORT": "27180", "CRASHLAB_ODDS_PORT": "27181", "CRASHLAB_PROMETHEUS_PORT": "27190"}
-    svc = _config(COMPOSE_FILE, COMPOSE_CI_FILE, env=env)["services"][service]
+    svc = compose_config(COMPOSE_FILE, COMPOSE_CI_FILE, env=env)["services"][service]
     assert svc["network_mode"] == "host"
     assert not svc.get("ports")
     if service == "prometheus":

@@ -24,7 +24,7 @@ from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, STACK_DIR
 from stack.local.ports import free_port
 from stack.prometheus.config import rule_files, write_alertmanager, write_config
 from stack.runtime import StackError
-from tests.helpers_docker import unavailable
+from tests.helpers_docker import compose_config
 from tests.helpers_stack import http, stack_dirs, wait_until
 
 __all__ = ["stack_dirs"]
@@ -224,29 +224,8 @@ def test_a_page_inhibits_the_ticket_of_its_slo_only(alertmanager: str) -> None:
 # --- compose: the Docker stack's Alertmanager ---------------------------------------------------
 
 
-def _compose(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    if (
-        shutil.which("docker") is None
-        or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode
-    ):
-        unavailable("docker compose (v2) is not installed")
-    cmd = ["docker", "compose", "-p", "crashlab-am-config-test"]
-    for f in files:
-        cmd += ["-f", str(f)]
-    done = subprocess.run(
-        [*cmd, "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home()), **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
-
-
 def test_compose_runs_a_pinned_alertmanager_on_loopback() -> None:
-    services = _compose(COMPOSE_FILE, env={"CRASHLAB_ALERTMANAGER_PORT": "19193"})["services"]
+    services = compose_config(COMPOSE_FILE, env={"CRASHLAB_ALERTMANAGER_PORT": "19193"})["services"]
     am = services["alertmanager"]
     image, _, tag = am["image"].partition(":")
     assert image == "prom/alertmanager" and tag.startswith("v0.") and tag != "latest"
@@ -270,7 +249,7 @@ def test_compose_runs_a_pinned_alertmanager_on_loopback() -> None:
 
 def test_ci_override_runs_debians_alertmanager_on_host_network() -> None:
     env = {"CRASHLAB_ALERTMANAGER_PORT": "27193", "CRASHLAB_PROMETHEUS_PORT": "27190"}
-    services = _compose(COMPOSE_FILE, COMPOSE_CI_FILE, env=env)["services"]
+    services = compose_config(COMPOSE_FILE, COMPOSE_CI_FILE, env=env)["services"]
     am = services["alertmanager"]
     assert am["network_mode"] == "host" and not am.get("ports") and not am.get("extra_hosts")
     assert am["image"] == "crashlab-prometheus:debian"

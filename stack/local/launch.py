@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 import yaml
@@ -180,25 +180,17 @@ def _prometheus_part(
             write_target(prom_dir, job, urls[job], config.run_dir.run_id)
     if with_am:
         write_alertmanager(prom_dir, urls["alertmanager"])
-    return PartSpec(
-        name="prometheus",
-        kind="prometheus",
-        argv=[
-            prom_bin,
-            f"--config.file={config_path}",
-            f"--storage.tsdb.path={prom_dir / 'data'}",
-            f"--web.listen-address={config.host}:{ports['prometheus']}",
-            # the links in its alerts (generatorURL, graph_url) point here
-            f"--web.external-url={urls['prometheus']}",
-            "--enable-feature=exemplar-storage",
-            "--log.level=warn",
-        ],
-        cwd=str(prom_dir),
-        url=urls["prometheus"],
-        health_url=urls["prometheus"] + "/-/ready",
-        output_path=str(run_path / "logs" / "prometheus.stdout.log"),
-        restart=restart,
-    )
+    argv = [
+        prom_bin,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={prom_dir / 'data'}",
+        f"--web.listen-address={config.host}:{ports['prometheus']}",
+        # the links in its alerts (generatorURL, graph_url) point here
+        f"--web.external-url={urls['prometheus']}",
+        "--enable-feature=exemplar-storage",
+        "--log.level=warn",
+    ]
+    return _server_part("prometheus", argv, prom_dir, urls["prometheus"], run_path, restart)
 
 
 def _alertmanager_part(
@@ -215,14 +207,27 @@ def _alertmanager_part(
     am_config = write_alertmanager_config(am_dir, config.alert_windows, config.pager_url)
     listen = f"{config.host}:{ports['alertmanager']}"
     url = urls["alertmanager"]
+    argv = alertmanager_argv(am_bin, config=am_config, data=am_dir / "data", listen=listen, url=url)
+    return _server_part("alertmanager", argv, am_dir, url, run_path, restart)
+
+
+def _server_part(
+    name: Literal["prometheus", "alertmanager"],
+    argv: list[str],
+    workdir: Path,
+    url: str,
+    run_path: Path,
+    restart: RestartSpec,
+) -> PartSpec:
+    """A Prometheus-family server: ready at ``/-/ready``, output in ``logs/<name>.stdout.log``."""
     return PartSpec(
-        name="alertmanager",
-        kind="alertmanager",
-        argv=alertmanager_argv(am_bin, config=am_config, data=am_dir / "data", listen=listen, url=url),
-        cwd=str(am_dir),
+        name=name,
+        kind=name,
+        argv=argv,
+        cwd=str(workdir),
         url=url,
         health_url=url + "/-/ready",
-        output_path=str(run_path / "logs" / "alertmanager.stdout.log"),
+        output_path=str(run_path / "logs" / f"{name}.stdout.log"),
         restart=restart,
     )
 
