@@ -77,7 +77,7 @@ def test_default_docker_config_is_in_sync(capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8099/pager", "ftp://host/x", "http:///nohost", ""])
 def test_pager_url_must_be_http(url: str) -> None:
-    with pytest.raises(StackError, match=r"pager_url: .* is not an http"):
+    with pytest.raises(StackError, match=r"^pager_url \(--pager-url\): .* is not an http\(s\) URL"):
         am_config.alertmanager_config("fast", url)
 
 

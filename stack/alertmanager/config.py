@@ -65,7 +65,7 @@ TIMERS: dict[AlertWindows, dict[Severity, Timers]] = {
 }
 
 
-def check_webhook_url(url: str, what: str = "pager_url") -> str:
+def check_webhook_url(url: str, what: str = "pager_url (--pager-url)") -> str:
     """``url`` when it is an absolute http(s) URL; a :class:`StackError` naming ``what`` otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
