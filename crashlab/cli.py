@@ -16,7 +16,7 @@ from crashlab import __version__
 from crashlab.doctor import doctor
 from crashlab.errors import CrashlabError
 
-AREAS = ("service.cli", "stack.cli", "chaos.cli", "reports.cli")
+AREAS = ("service.cli", "stack.cli", "stack.k8s.cli", "chaos.cli", "reports.cli")
 
 
 class CrashlabGroup(click.Group):
