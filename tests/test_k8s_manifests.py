@@ -47,7 +47,7 @@ monitoring:
   windows: real
   availability: 99.9
   labels: {release: kube-prometheus-stack}
-alertmanager: {pagerUrl: "http://pager.drills.svc:9000/page", ticketUrl: "http://tickets.drills.svc/"}
+alertmanager: {pagerUrl: "http://pager.drills.svc:9000/page"}
 """
 
 
@@ -149,10 +149,20 @@ def test_every_option_renders_valid_manifests(full: list[dict[str, Any]]) -> Non
     for kind, name in (("ServiceMonitor", "crashlab-services"), ("PrometheusRule", "crashlab-slos")):
         assert objs[kind, name]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert objs["ServiceMonitor", "crashlab-services"]["spec"]["endpoints"][0]["interval"] == "15s"
-    receivers = {r["name"]: r for r in objs["AlertmanagerConfig", "crashlab-routes"]["spec"]["receivers"]}
-    assert receivers["crashlab-pager"]["webhookConfigs"] == [
-        {"url": "http://pager.drills.svc:9000/page", "sendResolved": True}
+    # the stacks' route tree: pages to the pager webhook, tickets queued, a page inhibits its SLO's tickets
+    routes = objs["AlertmanagerConfig", "crashlab-routes"]["spec"]
+    receivers = {r["name"]: r.get("webhookConfigs") for r in routes["receivers"]}
+    paging = {r["matchers"][0]["value"]: r["receiver"] for r in routes["route"]["routes"]}
+    assert receivers[paging["page"]] == [
+        {"url": "http://pager.drills.svc:9000/page", "sendResolved": True, "maxAlerts": 0}
     ]
+    assert receivers[paging["ticket"]] is None and routes["route"]["receiver"] == paging["ticket"]
+    assert routes["route"]["groupWait"] == "5m"  # the real windows' ticket timers
+    (inhibit,) = routes["inhibitRules"]
+    assert (
+        inhibit["equal"] == ["slo"]
+        and {"name": "severity", "value": "page", "matchType": "="} in inhibit["sourceMatch"]
+    )
 
 
 def _selects(selector_labels: dict[str, str], labels: dict[str, str]) -> bool:
@@ -266,6 +276,10 @@ def test_the_rules_are_the_stacks_rules_and_pass_promtool(
         ("admin: {token: short}\n", "v.yaml:1: admin.token: "),
         ("image:\n  tag: [1\n", "v.yaml:3: yaml: "),
         ("- a\n", "v.yaml:1: (root): must be a mapping (got list)"),
+        (
+            "alertmanager:\n  pagerUrl: pager:9000\n",
+            "v.yaml:2: alertmanager.pagerUrl: must be an http(s) URL",
+        ),
         ("seed: 1\nseed: 2\n", "v.yaml:2: seed: duplicate key 'seed'"),
     ],
 )

@@ -6,16 +6,18 @@
   (the local supervisor's name), so ``CrashLoop`` fires on a cluster too. Every alert gets the label
   ``namespace``: the SLO expressions aggregate it away, and the operator routes an
   ``AlertmanagerConfig`` only alerts of its own namespace.
-- ``AlertmanagerConfig``: the route example (pages and tickets to webhooks, a page inhibits the
-  ticket of the same SLO).
+- ``AlertmanagerConfig``: the route tree of the other stacks (:mod:`stack.alertmanager.config`):
+  pages to the pager webhook, tickets queued, a page inhibits the tickets of its SLO.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
+from stack.alertmanager.config import alertmanager_config as route_tree
 from stack.k8s.values import Values
 from stack.prometheus.generate import render
 from stack.runtime import SERVICES
@@ -65,43 +67,55 @@ def prometheus_rule(values: Values, metadata: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _severity(value: str) -> list[dict[str, str]]:
-    return [{"name": "severity", "value": value, "matchType": "="}]
+_MATCHER = re.compile(r'^(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)(?P<op>=~|!~|!=|=)"(?P<value>.*)"$')
+#: Alertmanager's config keys -> the AlertmanagerConfig resource's
+_KEYS = {
+    "group_by": "groupBy",
+    "group_wait": "groupWait",
+    "group_interval": "groupInterval",
+    "repeat_interval": "repeatInterval",
+    "source_matchers": "sourceMatch",
+    "target_matchers": "targetMatch",
+    "webhook_configs": "webhookConfigs",
+    "send_resolved": "sendResolved",
+    "max_alerts": "maxAlerts",
+}
 
 
-def _receiver(name: str, url: str | None) -> dict[str, Any]:
-    """A webhook receiver, or a receiver with nowhere to send (Alertmanager's null receiver)."""
-    receiver: dict[str, Any] = {"name": name}
-    if url:
-        receiver["webhookConfigs"] = [{"url": url, "sendResolved": True}]
-    return receiver
+def _matcher(text: str) -> dict[str, str]:
+    """``severity="page"`` -> ``{"name": "severity", "value": "page", "matchType": "="}``."""
+    found = _MATCHER.match(text)
+    if found is None:
+        raise ValueError(f"not a matcher the route tree should contain: {text!r}")
+    return {"name": found["name"], "value": found["value"], "matchType": found["op"]}
+
+
+def _camel(node: Any) -> Any:
+    """Alertmanager's snake_case config as the operator's camelCase resource (matchers as objects)."""
+    if isinstance(node, list):
+        return [_camel(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        name = _KEYS.get(str(key), str(key))
+        if key in ("matchers", "source_matchers", "target_matchers"):
+            out[name] = [_matcher(m) for m in value]
+        else:
+            out[name] = _camel(value)
+    return out
 
 
 def alertmanager_config(values: Values, metadata: dict[str, Any]) -> dict[str, Any]:
-    am = values.alertmanager
+    """The route tree of both other stacks (:mod:`stack.alertmanager.config`) as an AlertmanagerConfig."""
+    config = route_tree(values.monitoring.windows, values.alertmanager.pager_url)
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
         "metadata": metadata,
         "spec": {
-            "route": {
-                "receiver": "crashlab-default",
-                "groupBy": ["alertname", "slo"],
-                "groupWait": "10s",
-                "groupInterval": "1m",
-                "repeatInterval": "4h",
-                "routes": [
-                    {"receiver": "crashlab-pager", "matchers": _severity("page")},
-                    {"receiver": "crashlab-tickets", "matchers": _severity("ticket")},
-                ],
-            },
-            "receivers": [
-                _receiver("crashlab-default", None),
-                _receiver("crashlab-pager", am.pager_url),
-                _receiver("crashlab-tickets", am.ticket_url),
-            ],
-            "inhibitRules": [
-                {"sourceMatch": _severity("page"), "targetMatch": _severity("ticket"), "equal": ["slo"]}
-            ],
+            "route": _camel(config["route"]),
+            "receivers": _camel(config["receivers"]),
+            "inhibitRules": _camel(config["inhibit_rules"]),
         },
     }

@@ -19,6 +19,7 @@ from chaos.scenario.messages import convert, format_loc
 from chaos.scenario.model import TaskName
 from chaos.scenario.yaml_lines import YamlSyntaxError, load_yaml
 from service.profile import SwitchName
+from stack.alertmanager.config import check_webhook_url
 from stack.runtime import StackError
 
 
@@ -195,10 +196,18 @@ class Monitoring(Model):
     labels: LabelMap = Field(default_factory=dict, description="what your Prometheus selects, e.g. release")
 
 
+def _webhook(url: str) -> str:
+    try:
+        return check_webhook_url(url, "")
+    except StackError:
+        raise ValueError("must be an http(s) URL, for example http://pager.example:8099/page") from None
+
+
 class Alertmanager(Model):
-    config: bool = Field(True, description="an AlertmanagerConfig (route example)")
-    pager_url: str | None = Field(None, description="webhook for severity=page (none: pages go nowhere)")
-    ticket_url: str | None = Field(None, description="webhook for severity=ticket")
+    config: bool = Field(True, description="an AlertmanagerConfig: the stacks' route tree")
+    pager_url: Annotated[str, AfterValidator(_webhook)] | None = Field(
+        None, description="webhook for severity=page (none: pages go nowhere; tickets are queued)"
+    )
 
 
 class Values(Model):
