@@ -26,7 +26,19 @@ from crashlab.timeutil import iso, parse_iso, utcnow
 
 #: The event types of the journal contract (DESIGN.md).
 EVENT_TYPES = frozenset(
-    {"run", "phase", "fault", "probe", "guardrail", "process", "alert", "load", "expectation", "stack"}
+    {
+        "run",
+        "phase",
+        "fault",
+        "probe",
+        "guardrail",
+        "process",
+        "alert",
+        "load",
+        "expectation",
+        "stack",
+        "flag",
+    }
 )
 
 

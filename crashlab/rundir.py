@@ -9,6 +9,7 @@ Layout (DESIGN.md)::
       logs/<service>.jsonl
       traces/<service>.jsonl   OTLP JSON lines
       prometheus/        config, rules copy, targets/ (file_sd), data/ (TSDB)
+      flags/flags.json   the services' switches (flagd flag definitions; rewritten to flip one)
       report/            index.html, report.md, summary.json
 """
 
@@ -77,6 +78,12 @@ class RunDir:
     @property
     def traces(self) -> Path:
         return self.path / "traces"
+
+    @property
+    def flag_file(self) -> Path:
+        """The stack's switches as flagd flag definitions (in a folder of its own: containers mount
+        the folder, so an atomic rewrite of the file reaches them)."""
+        return self.path / "flags" / "flags.json"
 
     @property
     def prometheus(self) -> Path:

@@ -1,4 +1,11 @@
-"""The game service: ``POST /play`` against a seeded computer, calling the odds dependency each round."""
+"""The game service: ``POST /play`` against a seeded computer, calling the odds dependency each round.
+
+Its resilience switches come from a :class:`service.flags.Switchboard` (the flag file through
+OpenFeature, or a fixed profile): every request reads the snapshot in force when it starts, and a
+change rebuilds only the components whose switch changed (rate-limit buckets, fallback cache, and the
+odds client's breaker, bulkhead, retry budget and pooled session) and sets the server's handler
+cancellation (aiohttp reads it when a client hangs up).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,26 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import Gauge
 
 from crashlab.timeutil import iso, utcnow
 from service.errors import CODES, ApiError
 from service.faults import GAME_FAULTS
-from service.http import PANIC_HOOK, Handler, base_app, faults_ctx, read_json, route_of
-from service.keys import FAULTS, LOG, SETTINGS, TRACER_PROVIDER
+from service.flags import FlagFileSwitchboard, StaticSwitchboard, Switchboard
+from service.http import HEALTH_DETAILS, PANIC_HOOK, Handler, base_app, faults_ctx, read_json, route_of
+from service.keys import FAULTS, LOG, SERVER_CONNECTIONS, SETTINGS, TRACER_PROVIDER, ServerConnections
 from service.logs import JsonLog
 from service.metrics import GameMetrics
 from service.odds_client import DEPENDENCY, DependencyError, OddsClient
 from service.panics import panic_exit
-from service.profile import Profile
+from service.profile import SWITCHES, Profile
 from service.resilience.breaker import State
 from service.resilience.ratelimit import PlayerBuckets
 from service.resilience.ttlcache import TtlCache
@@ -46,8 +55,15 @@ class Game:
     metrics: GameMetrics
     log: JsonLog
     rng: random.Random
+    switches: Switchboard
+    #: ``rps_switch_enabled{switch}``: 1 while the switch is on
+    switch_enabled: Gauge
+    #: the HTTP server: whether it cancels abandoned handlers follows ``handler_cancellation``
+    connections: ServerConnections
     odds: OddsClient | None = None
+    #: per-player token buckets while ``rate_limit`` is on (None: off)
     buckets: PlayerBuckets | None = None
+    #: the fallback's recent odds while ``fallback`` is on (None: off)
     cache: TtlCache[float] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     in_flight: int = 0
@@ -55,7 +71,30 @@ class Game:
 
     @property
     def profile(self) -> Profile:
-        return self.settings.profile
+        """The switches in force (read once per request; they change while the service runs)."""
+        return self.switches.current
+
+    def apply(self, old: Profile | None, new: Profile) -> None:
+        """Rebuild what the new switches change (on the loop, in the same step as the snapshot)."""
+        if old is None or old.rate_limit != new.rate_limit:
+            rl = new.rate_limit
+            self.buckets = PlayerBuckets(rl.rate_per_s, rl.burst, rl.max_players) if rl.enabled else None
+        if old is None or old.fallback != new.fallback:
+            fb = new.fallback
+            self.cache = TtlCache(fb.cache_ttl_s, fb.cache_size) if fb.enabled else None
+        if self.odds is not None and old is not None:
+            self.odds.apply(old, new)
+        if old is not None and old.handler_cancellation != new.handler_cancellation:
+            self.connections.sync()
+        for name, enabled in new.switches().items():
+            self.switch_enabled.labels(name).set(1.0 if enabled else 0.0)
+        if old is not None:
+            changed = {
+                name: getattr(new, name).model_dump()
+                for name in SWITCHES
+                if getattr(old, name) != getattr(new, name)
+            }
+            self.log.info("switches changed", changed=changed, source=self.switches.source)
 
     def spawn(self, coro: Any, where: str) -> None:
         """Fire-and-forget background work; an unexpected error is a panic (recovered or fatal)."""
@@ -163,12 +202,14 @@ async def _record(game: Game, player: str, result: str, round_id: str, faults: A
 
 async def play(request: web.Request) -> web.Response:
     game = request.app[GAME]
+    profile = game.profile
     faults = request.app[FAULTS]
     body = await read_json(request)
     choice = _choice(body)
     player = _player(request)
-    if game.buckets is not None:
-        wait = game.buckets.take(player)
+    buckets = game.buckets
+    if buckets is not None:
+        wait = buckets.take(player)
         if wait > 0:
             game.metrics.rate_limited.inc()
             raise ApiError("ERR_RATE_LIMITED", retry_after_s=max(1.0, wait))
@@ -180,8 +221,8 @@ async def play(request: web.Request) -> web.Response:
         code = errors.code if errors.code in CODES else "SYS_INJECTED"
         raise ApiError(code, "injected error", status=errors.status)
     # the round's working buffer: memory grows with in-flight rounds
-    buffer = bytearray(b"\x01") * (game.profile.round_buffer_kb * 1024)
-    deadline = _deadline(request, game.profile)
+    buffer = bytearray(b"\x01") * (profile.round_buffer_kb * 1024)
+    deadline = _deadline(request, profile)
     win_rate, degraded = await _win_rate(game, player, deadline)
     computer = computer_choice(game.rng)
     result = decide(choice, computer)
@@ -255,6 +296,10 @@ def shedding_middleware() -> Middleware:
     return middleware
 
 
+def _healthz_switches(game: Game) -> Callable[[], dict[str, Any]]:
+    return lambda: {"switches": game.profile.switches()}
+
+
 async def _game_ctx(app: web.Application) -> AsyncIterator[None]:
     game = app[GAME]
     game.odds = OddsClient(
@@ -267,7 +312,12 @@ async def _game_ctx(app: web.Application) -> AsyncIterator[None]:
         random.Random(game.settings.seed + 1),
     )
     await game.odds.start()
-    yield
+    game.switches.on_change(game.apply)
+    game.switches.start(lambda level, message: game.log.log(level, message))
+    try:
+        yield
+    finally:
+        game.switches.close()
     # graceful: let background work finish (bounded), then close connections
     if game.tasks:
         await asyncio.wait(set(game.tasks), timeout=app[SETTINGS].shutdown_timeout_s)
@@ -276,18 +326,44 @@ async def _game_ctx(app: web.Application) -> AsyncIterator[None]:
     await game.odds.close()
 
 
-def create_game_app(settings: Settings) -> web.Application:
+def switchboard(settings: Settings) -> Switchboard:
+    """The flag file through OpenFeature when the settings name one, else the fixed profile."""
+    if settings.flag_file is not None:
+        board: Switchboard = FlagFileSwitchboard(settings.flag_file)
+        settings.profile = board.current
+        return board
+    return StaticSwitchboard(settings.profile)
+
+
+def create_game_app(settings: Settings, switches: Switchboard | None = None) -> web.Application:
+    switches = switches or switchboard(settings)
+    try:
+        return _create_game_app(settings, switches)
+    except BaseException:
+        switches.close()
+        raise
+
+
+def _create_game_app(settings: Settings, switches: Switchboard) -> web.Application:
     metrics = GameMetrics()
     app = base_app("game", settings, metrics, extra_middlewares=(shedding_middleware(),))
-    profile = settings.profile
-    game = Game(settings=settings, metrics=metrics, log=app[LOG], rng=random.Random(settings.seed))
-    if profile.rate_limit.enabled:
-        rl = profile.rate_limit
-        game.buckets = PlayerBuckets(rl.rate_per_s, rl.burst, rl.max_players)
-    if profile.fallback.enabled:
-        game.cache = TtlCache(profile.fallback.cache_ttl_s, profile.fallback.cache_size)
+    gauge = Gauge(
+        "rps_switch_enabled", "Switch in force (1 on, 0 off)", ["switch"], registry=metrics.registry
+    )
+    game = Game(
+        settings=settings,
+        metrics=metrics,
+        log=app[LOG],
+        rng=random.Random(settings.seed),
+        switches=switches,
+        switch_enabled=gauge,
+        connections=app[SERVER_CONNECTIONS],
+    )
+    game.apply(None, switches.current)
     app[GAME] = game
+    app[SERVER_CONNECTIONS].cancel_handlers = lambda: game.profile.handler_cancellation.enabled
     app[PANIC_HOOK] = game.on_handler_panic
+    app[HEALTH_DETAILS] = _healthz_switches(game)
     app.cleanup_ctx.append(faults_ctx(GAME_FAULTS))
     app.cleanup_ctx.append(_game_ctx)
     app.router.add_post("/play", play)

@@ -37,6 +37,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: called for a recovered handler panic (the game counts it in ``rps_panics_total``)
 PanicHook = Callable[[str, BaseException], None]
 PANIC_HOOK: web.AppKey[PanicHook] = web.AppKey("panic_hook")
+#: more fields for ``GET /healthz`` (the game's switches in force)
+HealthDetails = Callable[[], dict[str, Any]]
+HEALTH_DETAILS: web.AppKey[HealthDetails] = web.AppKey("health_details")
 
 _HTTP_CODES = {
     404: "ERR_NOT_FOUND",
@@ -191,7 +194,11 @@ def route_aiohttp_logs(log: JsonLog) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "service": request.app[SETTINGS].service})
+    body: dict[str, Any] = {"status": "ok", "service": request.app[SETTINGS].service}
+    details = request.app.get(HEALTH_DETAILS)
+    if details is not None:
+        body |= details()
+    return web.json_response(body)
 
 
 async def telemetry_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -12,10 +14,23 @@ from service.settings import Settings
 
 
 class ServerConnections:
-    """How many client connections the HTTP server holds (filled in by the runner)."""
+    """The HTTP server (filled in by the runner): how many client connections it holds, and whether it
+    cancels the handler of a client that hung up."""
 
     def __init__(self) -> None:
         self.server: web.Server | None = None
+        #: the game's ``handler_cancellation`` switch in force (the odds service always cancels)
+        self.cancel_handlers: Callable[[], bool] = lambda: True
+
+    def attach(self, server: web.Server) -> None:
+        self.server = server
+        self.sync()
+
+    def sync(self) -> None:
+        """Apply ``cancel_handlers``: aiohttp reads the server's ``handler_cancellation`` when a
+        client disconnects, so a change counts from the next hang-up on."""
+        if self.server is not None:
+            self.server.handler_cancellation = self.cancel_handlers()
 
     def count(self) -> int:
         return len(self.server.connections) if self.server is not None else 0

@@ -5,12 +5,19 @@ when the call fails), retries every ``naive_interval_ms`` with no limit, no brea
 hardened: the request deadline bounds every attempt and travels as ``X-Request-Deadline-Ms``,
 capped exponential backoff with full jitter and a retry budget, a circuit breaker, a bulkhead and
 one pooled session.
+
+Every fix can be switched on or off while the service runs: the client keeps one :class:`Fixes`
+(the switches in force and the components they enable) and each call uses the one it started with.
+A change of the switches (``apply``) builds a new ``Fixes``, rebuilding only the components whose
+switch section changed; a pooled session that is switched off or resized is closed once its calls
+are done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -32,6 +39,14 @@ DEADLINE_HEADER = "X-Request-Deadline-Ms"
 #: naive: no client timeout at all (aiohttp's default would be 5 minutes)
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
+#: the ``Fixes`` field each switch section builds
+_COMPONENT = {
+    "circuit_breaker": "breaker",
+    "bulkhead": "bulkhead",
+    "retry": "budget",
+    "pooled_client": "pool",
+}
+
 
 class DependencyError(ApiError):
     """A dependency call failed for good (after retries); ``outcome`` of the last attempt."""
@@ -46,6 +61,50 @@ class PoolExhausted(RuntimeError):
     """Too many open connections to the dependency (naive: a panic in background work)."""
 
 
+class Pool:
+    """One pooled ``ClientSession``; retired (switched off or resized) it closes once its calls end."""
+
+    def __init__(self, limit: int, trace_configs: list[aiohttp.TraceConfig]) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0),
+            trace_configs=trace_configs,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        self.users = 0
+        self.retired = False
+
+    def open_connections(self) -> int:
+        if self.session.closed:
+            return 0
+        connector: Any = self.session.connector
+        try:
+            idle = sum(len(conns) for conns in connector._conns.values())
+            return len(connector._acquired) + idle
+        except AttributeError:
+            return 0
+
+    async def release(self) -> None:
+        self.users -= 1
+        if self.retired and self.users == 0:
+            await self.session.close()
+
+    async def retire(self) -> None:
+        self.retired = True
+        if self.users == 0:
+            await self.session.close()
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """The switches in force and the components they enable (None: switched off)."""
+
+    profile: Profile
+    breaker: Breaker | None = None
+    bulkhead: asyncio.Semaphore | None = None
+    budget: RetryBudget | None = None
+    pool: Pool | None = None
+
+
 class OddsClient:
     def __init__(
         self,
@@ -58,7 +117,6 @@ class OddsClient:
         rng: random.Random,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.profile = profile
         self.metrics = metrics
         self.log = log
         self.trace_configs = trace_configs
@@ -70,83 +128,122 @@ class OddsClient:
             "server.port": url.port or 80,
         }
         self.rng = rng
-        self.session: aiohttp.ClientSession | None = None
         self._per_call_open = 0
         self._leaked: list[aiohttp.ClientSession] = []
-        self.breaker: Breaker | None = None
-        if profile.circuit_breaker.enabled:
-            self.breaker = Breaker(
-                profile.circuit_breaker,
-                on_state=lambda s: log.warning(
-                    "circuit state", dependency=DEPENDENCY, circuit=s.name.lower()
-                ),
-            )
+        #: pools switched off or resized whose calls have not all ended
+        self._retired: set[Pool] = set()
+        self._closers: set[asyncio.Task[None]] = set()
+        self.fixes = self._build(profile, None, pooled=False)
         # read at scrape time: open -> half-open happens by the clock, not by a call
         metrics.circuit_state.labels(DEPENDENCY).set_function(lambda: float(self.circuit_state))
-        self.bulkhead = (
-            asyncio.Semaphore(profile.bulkhead.max_concurrent) if profile.bulkhead.enabled else None
-        )
-        self.budget = (
-            RetryBudget(profile.retry.budget_ratio, profile.retry.budget_min_per_s)
-            if profile.retry.enabled
-            else None
-        )
         self._in_flight = metrics.dep_in_flight.labels(DEPENDENCY)
         metrics.open_connections.labels(DEPENDENCY).set_function(lambda: float(self.open_connections()))
 
+    @property
+    def profile(self) -> Profile:
+        return self.fixes.profile
+
+    def _build(self, profile: Profile, old: Fixes | None, *, pooled: bool = True) -> Fixes:
+        """The components for ``profile``: kept from ``old`` when their switch section is unchanged."""
+
+        def same(section: str) -> bool:
+            return old is not None and getattr(old.profile, section) == getattr(profile, section)
+
+        def keep_or(section: str, make: Any) -> Any:
+            if same(section):
+                return getattr(old, _COMPONENT[section])
+            return make() if getattr(profile, section).enabled else None
+
+        breaker: Breaker | None = keep_or(
+            "circuit_breaker",
+            lambda: Breaker(
+                profile.circuit_breaker,
+                on_state=lambda s: self.log.warning(
+                    "circuit state", dependency=DEPENDENCY, circuit=s.name.lower()
+                ),
+            ),
+        )
+        bulkhead: asyncio.Semaphore | None = keep_or(
+            "bulkhead", lambda: asyncio.Semaphore(profile.bulkhead.max_concurrent)
+        )
+        budget: RetryBudget | None = keep_or(
+            "retry", lambda: RetryBudget(profile.retry.budget_ratio, profile.retry.budget_min_per_s)
+        )
+        pool: Pool | None = None
+        if pooled:
+            pool = keep_or("pooled_client", lambda: Pool(profile.pooled_client.limit, self.trace_configs))
+        if old is not None and old.pool is not None and old.pool is not pool:
+            self._retire(old.pool)
+        return Fixes(profile, breaker, bulkhead, budget, pool)
+
+    def _retire(self, pool: Pool) -> None:
+        self._retired.add(pool)
+        task = asyncio.get_running_loop().create_task(pool.retire())
+        self._closers.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._closers.discard(t)
+            if pool.session.closed:
+                self._retired.discard(pool)
+
+        task.add_done_callback(done)
+
+    def apply(self, old: Profile, new: Profile) -> None:
+        """The switches changed (on the loop): calls from now on use the new fixes."""
+        del old
+        self.fixes = self._build(new, self.fixes)
+
     async def start(self) -> None:
-        if self.profile.pooled_client.enabled:
-            self.session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.profile.pooled_client.limit, limit_per_host=0),
-                trace_configs=self.trace_configs,
-                timeout=aiohttp.ClientTimeout(total=None),
-            )
+        self.fixes = self._build(self.profile, None)
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        pools = {self.fixes.pool, *self._retired} - {None}
+        for pool in pools:
+            assert pool is not None
+            await pool.session.close()
+        self._retired.clear()
+        if self._closers:
+            await asyncio.wait(set(self._closers))
         leaked, self._leaked = self._leaked, []
         for session in leaked:
             await session.close()
         self._per_call_open = 0
 
     def open_connections(self) -> int:
-        if self.session is not None:
-            connector: Any = self.session.connector
-            try:
-                idle = sum(len(conns) for conns in connector._conns.values())
-                return len(connector._acquired) + idle
-            except AttributeError:
-                return 0
-        return self._per_call_open
+        pools = [self.fixes.pool, *self._retired]
+        pooled = sum(p.open_connections() for p in pools if p is not None)
+        return pooled + self._per_call_open
 
     @property
     def circuit_state(self) -> State:
-        return self.breaker.state if self.breaker is not None else State.CLOSED
+        breaker = self.fixes.breaker
+        return breaker.state if breaker is not None else State.CLOSED
 
     async def call(
         self, operation: str, method: str, path: str, *, json: Any = None, deadline: float | None = None
     ) -> Any:
-        """One logical call: attempts, retries and their pacing; returns the JSON answer."""
-        retry = self.profile.retry
-        bound = self.profile.pooled_client.pool_exhausted_at
-        if not self.profile.pooled_client.enabled and bound and self._per_call_open >= bound:
+        """One logical call: attempts, retries and their pacing; returns the JSON answer. Each attempt
+        uses the fixes in force when it starts, so a switch flipped during a long retry loop counts."""
+        fixes = self.fixes
+        profile = fixes.profile
+        bound = profile.pooled_client.pool_exhausted_at
+        if not profile.pooled_client.enabled and bound and self._per_call_open >= bound:
             raise PoolExhausted(f"odds connection pool exhausted: {self._per_call_open} open connections")
-        if self.budget is not None:
-            self.budget.deposit()
+        if fixes.budget is not None:
+            fixes.budget.deposit()
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(operation, method, path, json, deadline)
+                return await self._attempt(fixes, operation, method, path, json, deadline)
             except DependencyError as exc:
                 if not exc.retryable:
                     raise
-                if retry.enabled:
-                    assert self.budget is not None
-                    if attempt >= retry.max_attempts or not self.budget.withdraw():
+                fixes = self.fixes
+                retry = fixes.profile.retry
+                if fixes.budget is not None:
+                    if attempt >= retry.max_attempts or not fixes.budget.withdraw():
                         raise
                     delay = full_jitter_delay(attempt, retry.base_ms / 1000, retry.cap_ms / 1000, self.rng)
                     if deadline is not None and loop.time() + delay >= deadline:
@@ -157,66 +254,71 @@ class OddsClient:
                     delay = retry.naive_interval_ms / 1000
             self.metrics.dep_retries.labels(DEPENDENCY, operation).inc()
             await asyncio.sleep(delay)
+            fixes = self.fixes
 
     async def _attempt(
-        self, operation: str, method: str, path: str, body: Any, deadline: float | None
+        self, fixes: Fixes, operation: str, method: str, path: str, body: Any, deadline: float | None
     ) -> Any:
         m = self.metrics
-        if self.breaker is not None:
+        breaker, bulkhead = fixes.breaker, fixes.bulkhead
+        if breaker is not None:
             try:
-                self.breaker.acquire()
+                breaker.acquire()
             except CircuitOpen:
                 m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
                 raise DependencyError(
                     "TP_ODDS_CIRCUIT_OPEN", "rejected", "circuit open", retryable=False
                 ) from None
-        if self.bulkhead is not None:
+        if bulkhead is not None:
             try:
-                wait_s = self.profile.bulkhead.max_wait_ms / 1000
+                wait_s = fixes.profile.bulkhead.max_wait_ms / 1000
                 if wait_s <= 0:
-                    if self.bulkhead.locked():
+                    if bulkhead.locked():
                         raise TimeoutError
-                    await self.bulkhead.acquire()
+                    await bulkhead.acquire()
                 else:
-                    await asyncio.wait_for(self.bulkhead.acquire(), wait_s)
+                    await asyncio.wait_for(bulkhead.acquire(), wait_s)
             except TimeoutError:
-                if self.breaker is not None and self.breaker.state is State.HALF_OPEN:
-                    self.breaker.failure()
+                if breaker is not None and breaker.state is State.HALF_OPEN:
+                    breaker.failure()
                 m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
                 raise DependencyError(
                     "TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False
                 ) from None
         try:
-            outcome, result, error = await self._send(operation, method, path, body, deadline)
+            outcome, result, error = await self._send(fixes, operation, method, path, body, deadline)
         finally:
-            if self.bulkhead is not None:
-                self.bulkhead.release()
+            if bulkhead is not None:
+                bulkhead.release()
         m.dep_requests.labels(DEPENDENCY, operation, outcome).inc()
-        if self.breaker is not None:
+        if breaker is not None:
             if outcome == "ok":
-                self.breaker.success()
+                breaker.success()
             else:
-                self.breaker.failure()
+                breaker.failure()
         if error is not None:
             raise error
         return result
 
     async def _send(
-        self, operation: str, method: str, path: str, body: Any, deadline: float | None
+        self, fixes: Fixes, operation: str, method: str, path: str, body: Any, deadline: float | None
     ) -> tuple[str, Any, DependencyError | None]:
         loop = asyncio.get_running_loop()
+        profile = fixes.profile
         headers: dict[str, str] = {}
         timeout = _NO_TIMEOUT
-        if self.profile.deadline.enabled and deadline is not None:
+        if profile.deadline.enabled and deadline is not None:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 error = DependencyError("TP_ODDS_TIMEOUT", "timeout", "deadline passed", retryable=False)
                 return "timeout", None, error
             headers[DEADLINE_HEADER] = str(int(remaining * 1000))
-            timeout = aiohttp.ClientTimeout(total=min(remaining, self.profile.deadline.attempt_ms / 1000))
-        session = self.session
-        per_call = session is None
-        if session is None:
+            timeout = aiohttp.ClientTimeout(total=min(remaining, profile.deadline.attempt_ms / 1000))
+        pool = fixes.pool
+        if pool is not None:
+            pool.users += 1
+            session = pool.session
+        else:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0), trace_configs=self.trace_configs, timeout=timeout
             )
@@ -249,9 +351,13 @@ class OddsClient:
                 span.end()
             self._in_flight.dec()
             self.metrics.dep_duration.labels(DEPENDENCY, operation).observe(loop.time() - start)
-            if per_call:
+            if pool is not None:
+                await pool.release()
+                if pool.retired and pool.users == 0:
+                    self._retired.discard(pool)
+            else:
                 # naive: like not closing the body on an error status, the connection stays open
-                if status >= 400 and self.profile.pooled_client.leak_on_error:
+                if status >= 400 and profile.pooled_client.leak_on_error:
                     self._leaked.append(session)
                 else:
                     self._per_call_open -= 1

@@ -3,6 +3,10 @@
 A profile is a YAML file whose top-level keys are the switches of docs/contracts.md; each switch has an
 ``enabled`` bool and its own settings. ``CRASHLAB_SWITCH_<NAME>=true|false`` toggles one switch's
 ``enabled``; ``CRASHLAB_SWITCH_<NAME>_<SETTING>=value`` sets one of its settings.
+
+:func:`load_profile` is THE merge: a profile file, then the ``CRASHLAB_SWITCH_*`` environment, then
+switch overrides (a drill's ``target.switches``, ``crashlab up --switch``). Every runtime calls it once
+and delivers its result to the service as one flag file (``service.flagfile``).
 """
 
 from __future__ import annotations
@@ -168,11 +172,39 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def switch_overrides(switches: Mapping[str, Any]) -> dict[str, Any]:
+    """Switch overrides as profile sections: ``{"retry": False}`` is ``{"retry": {"enabled": False}}``,
+    a mapping sets settings (and ``enabled`` when it has it); top-level knobs pass as they are."""
+    out: dict[str, Any] = {}
+    for name, value in switches.items():
+        if name in SWITCHES:
+            if isinstance(value, bool):
+                out[name] = {"enabled": value}
+            elif isinstance(value, Mapping):
+                out[name] = dict(value)
+            else:
+                raise ServiceError(
+                    f"switches.{name}: expected true or false (or a mapping of settings), got {value!r}"
+                )
+        elif name in Profile.model_fields:
+            out[name] = value
+        else:
+            raise ServiceError(f"switches.{name}: unknown switch; expected one of {', '.join(SWITCHES)}")
+    return out
+
+
+def profile_path(spec: str) -> Path:
+    """``naive`` and ``hardened`` are the shipped profiles; anything else is a YAML file path."""
+    return PROFILES_DIR / f"{spec}.yaml" if spec in ("naive", "hardened") else Path(spec)
+
+
 def load_profile(
     spec: str, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Profile:
-    """``spec`` is ``naive``, ``hardened`` or a YAML file path; then env switches, then ``overrides``."""
-    path = PROFILES_DIR / f"{spec}.yaml" if spec in ("naive", "hardened") else Path(spec)
+    """The effective switches: the profile ``spec`` (``naive``, ``hardened`` or a YAML file path), then
+    the ``CRASHLAB_SWITCH_*`` variables of ``env`` (default: the process environment), then
+    ``overrides`` (see :func:`switch_overrides`). The one merge every runtime uses."""
+    path = profile_path(spec)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -184,7 +216,7 @@ def load_profile(
     raw.setdefault("name", path.stem)
     data = _merge(raw, env_overrides(os.environ if env is None else env))
     if overrides:
-        data = _merge(data, overrides)
+        data = _merge(data, switch_overrides(overrides))
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from service.errors import ServiceError
+from service.flags import read_profile
 from service.game_app import create_game_app
 from service.http import route_aiohttp_logs
 from service.keys import LOG, SERVER_CONNECTIONS
@@ -20,15 +21,21 @@ LINGERING_S = 2.0
 
 
 def create_app(settings: Settings) -> web.Application:
-    return create_game_app(settings) if settings.service == "game" else create_odds_app(settings)
+    if settings.service == "game":
+        return create_game_app(settings)
+    if settings.flag_file is not None:
+        # odds has no switches; it takes the profile's trace settings from the same file
+        settings.profile = read_profile(settings.flag_file)
+    return create_odds_app(settings)
 
 
 def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
-    """The AppRunner with the profile's handler cancellation (naive: abandoned requests keep running)."""
-    cancel = settings.service == "odds" or settings.profile.handler_cancellation.enabled
+    """The AppRunner. Whether a handler whose client hung up is cancelled follows the game's
+    ``handler_cancellation`` switch while it runs (``ServerConnections.sync``; naive: abandoned
+    requests keep running); the odds service always cancels."""
     return web.AppRunner(
         app,
-        handler_cancellation=cancel,
+        handler_cancellation=True,
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout_s,
         handle_signals=False,
@@ -46,7 +53,8 @@ async def start(app: web.Application, settings: Settings) -> tuple[web.AppRunner
     """Set up and start serving; returns the runner and the bound port."""
     runner = make_runner(app, settings)
     await runner.setup()
-    app[SERVER_CONNECTIONS].server = runner.server
+    assert runner.server is not None
+    app[SERVER_CONNECTIONS].attach(runner.server)
     site = web.TCPSite(runner, settings.host, settings.port, backlog=2048, reuse_address=True)
     try:
         await site.start()
@@ -75,6 +83,9 @@ async def serve(settings: Settings) -> int:
         port=port,
         profile=settings.profile.name,
         switches=settings.profile.switches(),
+        # every setting in force at start (from the flag file when there is one)
+        settings=settings.profile.model_dump(mode="json"),
+        flag_file=str(settings.flag_file) if settings.flag_file else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ from service.profile import Profile
 @dataclass
 class Settings:
     service: str  # "game" or "odds"
+    #: the switches at start (with ``flag_file``: what the file said when the service started)
     profile: Profile
     host: str = "127.0.0.1"
     port: int = 0
@@ -29,3 +30,6 @@ class Settings:
     header_timeout_s: float = 20.0
     #: seconds a request may take to send its body once its head is in
     body_timeout_s: float = 10.0
+    #: the flag file the game reads its switches from (OpenFeature, changes apply while it runs);
+    #: None: ``profile`` is fixed
+    flag_file: Path | None = None

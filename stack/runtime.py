@@ -148,3 +148,7 @@ class RecordedStack(Generic[RecordT]):
     @property
     def admin_token(self) -> str:
         return self.state.admin_token
+
+    def flag_file(self) -> Path:
+        """The services' switches (``runs/<id>/flags/flags.json``; see ``stack.switches``)."""
+        return self.run_dir.flag_file

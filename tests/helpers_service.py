@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from service.profile import load_profile
+from service import flagfile
+from service.profile import Profile, load_profile
 from service.runner import create_app, start
 from service.settings import Settings
 from tests.support import free_port, wait_http
@@ -39,6 +40,11 @@ class Running:
     settings: Settings
 
 
+def seed_flag_file(path: Path, profile: Profile) -> None:
+    if not path.exists():
+        flagfile.write(path, profile)
+
+
 @asynccontextmanager
 async def running(
     service: str,
@@ -51,11 +57,18 @@ async def running(
     seed: int = 42,
     token: str | None = TOKEN,
     settings: dict[str, Any] | None = None,
+    flag_file: Path | None = None,
 ) -> AsyncIterator[Running]:
-    """``settings``: more :class:`Settings` fields (timeouts, limits)."""
+    """``settings``: more :class:`Settings` fields (timeouts, limits). With ``flag_file`` (written from
+    ``profile`` + ``overrides`` when missing) the game reads its switches from that file through
+    OpenFeature."""
+    effective = load_profile(profile, env={}, overrides=overrides)
+    if flag_file is not None:
+        seed_flag_file(flag_file, effective)
     config = Settings(
         service=service,
-        profile=load_profile(profile, env={}, overrides=overrides),
+        profile=effective,
+        flag_file=flag_file,
         port=free_port(),
         odds_url=odds_url,
         log_file=log_file,

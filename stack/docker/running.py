@@ -46,11 +46,11 @@ from stack.docker.engine import (
 )
 from stack.docker.images import ensure_service_image
 from stack.docker.state import DockerState, read_state, remove_state, state_path, write_state
-from stack.local.launch import _switch_env
 from stack.local.ports import free_port
 from stack.local.state import process_alive
 from stack.prometheus.config import runbooks_base
 from stack.runtime import SERVICES, PartStatus, RecordedStack, RuntimeName, StackConfig, StackError
+from stack.switches import service_env, write_flag_file
 
 CORE_PARTS = ("odds", "game", "prometheus", "alertmanager")
 FULL_PARTS = (*CORE_PARTS, "loki", "tempo", "alloy", "grafana")
@@ -314,6 +314,22 @@ def _spawn_observer(project: str, journal: Path, port: int, log: Path, prometheu
     return psutil.Process(int(done.stdout.strip()))
 
 
+def service_inputs(config: StackConfig) -> dict[str, str]:
+    """What the game and odds containers get besides ports and telemetry paths, as compose variables:
+    the flag file's folder (bind-mounted at ``/etc/crashlab/flags``; every switch setting travels in
+    the file) and an env file with ``StackConfig.env``."""
+    run = config.run_dir
+    flag_file = write_flag_file(config)
+    env = service_env(config)
+    env.pop("CRASHLAB_ADMIN_TOKEN", None)
+    env_file = run.path / "docker-service.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())), encoding="utf-8")
+    return {
+        "CRASHLAB_FLAGS_DIR": str(flag_file.parent.resolve()),
+        "CRASHLAB_SERVICE_ENV_FILE": str(env_file.resolve()),
+    }
+
+
 def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack:
     """Bring the compose project up for ``config`` and wait until every part is healthy.
 
@@ -376,23 +392,17 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
     targets_dir.chmod(0o755)
     am_config = _alertmanager_config(run.path / "alertmanager", config, bridge=not options.ci)
 
-    service_env = {**_switch_env(config.switches), **config.env}
-    service_env.pop("CRASHLAB_ADMIN_TOKEN", None)
-    env_file = run.path / "docker-service.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(service_env.items())), encoding="utf-8")
-
     compose_env = {
+        **service_inputs(config),
         "CRASHLAB_PROJECT": options.project,
         "CRASHLAB_SERVICE_IMAGE": service_image,
         "CRASHLAB_PROMETHEUS_IMAGE": prometheus_image,
         "CRASHLAB_BASE_IMAGE": options.base_image,
-        "CRASHLAB_PROFILE": config.profile,
         "CRASHLAB_SEED": str(config.seed),
         "CRASHLAB_ADMIN_TOKEN": token,
         "CRASHLAB_RESTART": _restart_value(config),
         "CRASHLAB_ALERT_WINDOWS": config.alert_windows,
         "CRASHLAB_TARGETS_DIR": str(targets_dir.resolve()),
-        "CRASHLAB_SERVICE_ENV_FILE": str(env_file.resolve()),
         "CRASHLAB_LOGS_DIR": str(run.logs.resolve()),
         "CRASHLAB_TRACES_DIR": str(run.traces.resolve()),
         "CRASHLAB_ALERTMANAGER_CONFIG": str(am_config.resolve()),

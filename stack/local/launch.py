@@ -1,10 +1,10 @@
 """``stack.local.up``: bring a local stack up (odds, game, Prometheus, Alertmanager under one supervisor).
 
 Steps: refuse if a stack already runs; find the ``prometheus`` (and Alertmanager) binary; choose and
-check loopback ports; write the Prometheus and Alertmanager configs, rules and targets into the run
-directory; write the supervisor
-spec; start the detached supervisor; wait until every part is healthy. On any failure everything
-started so far is stopped before the :class:`StackError` is raised.
+check loopback ports; write the services' flag file (``stack.switches``), the Prometheus and
+Alertmanager configs, rules and targets into the run directory; write the supervisor spec; start the
+detached supervisor; wait until every part is healthy. On any failure everything started so far is
+stopped before the :class:`StackError` is raised.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import psutil
-import yaml
 
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
@@ -31,8 +30,8 @@ from stack.local.spec import PartSpec, RestartSpec, SupervisorSpec, write_spec
 from stack.local.state import StackState, read_state, remove_state, state_path, write_state
 from stack.prometheus.config import write_alertmanager, write_config, write_target
 from stack.runtime import SERVICES, StackConfig, StackError
+from stack.switches import service_env, write_flag_file
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "service" / "profiles"
 INSTALL_HINT = (
     "install it (`make setup`, or `apt-get install prometheus`, or `brew install prometheus`), "
     "point CRASHLAB_PROMETHEUS_BIN at it, or use `--runtime docker`"
@@ -93,16 +92,15 @@ def up(
         backoff_initial_s=config.restart_policy.backoff_initial_s,
         backoff_max_s=config.restart_policy.backoff_max_s,
     )
-    profile = _profile_argument(config, run_path)
-    switch_env = _switch_env(config.switches)
+    flag_file = write_flag_file(config)
     specs: list[PartSpec] = []
     for service in SERVICES:
-        env = {**config.env, **switch_env, "CRASHLAB_ADMIN_TOKEN": token}
+        env = {**service_env(config), "CRASHLAB_ADMIN_TOKEN": token}
         env |= {"CRASHLAB_PORT": str(ports[service]), "CRASHLAB_HOST": host}
         if commands and service in commands:
             argv = list(commands[service])
         else:
-            argv = _service_argv(service, config, ports, urls, run_path, profile)
+            argv = _service_argv(service, config, ports, urls, run_path, flag_file)
         limit_mb = config.memory_limits_mb.get(service)
         if limit_mb is not None and limit_mb <= 0:
             raise StackError(f"{service}: memory limit must be a positive number of MB, got {limit_mb}")
@@ -238,13 +236,13 @@ def _service_argv(
     ports: Mapping[str, int],
     urls: Mapping[str, str],
     run_path: Path,
-    profile: str,
+    flag_file: Path,
 ) -> list[str]:
     argv = [
         sys.executable, "-m", "stack.local.serve", service,
         "--host", config.host,
         "--port", str(ports[service]),
-        "--profile", profile,
+        "--flag-file", str(flag_file),
         "--log-file", str(run_path / "logs" / f"{service}.jsonl"),
         "--trace-file", str(run_path / "traces" / f"{service}.jsonl"),
         "--seed", str(config.seed),
@@ -252,46 +250,6 @@ def _service_argv(
     if service == "game":
         argv += ["--odds-url", urls["odds"]]
     return argv
-
-
-def _switch_env(switches: Mapping[str, Any]) -> dict[str, str]:
-    """``CRASHLAB_SWITCH_<NAME>=true|false`` for every switch whose ``enabled`` is given."""
-    env: dict[str, str] = {}
-    for name, value in switches.items():
-        enabled = value.get("enabled") if isinstance(value, Mapping) else value
-        if enabled is None:
-            continue
-        if not isinstance(enabled, bool):
-            raise StackError(
-                f"switches.{name}: expected true or false (or a mapping with `enabled`), got {enabled!r}"
-            )
-        env[f"CRASHLAB_SWITCH_{name.upper()}"] = "true" if enabled else "false"
-    return env
-
-
-def _profile_argument(config: StackConfig, run_path: Path) -> str:
-    """The ``--profile`` value: the named profile, or, when a switch sets more than ``enabled``, a
-    merged copy written to ``runs/<id>/profile.yaml``."""
-    settings = {
-        name: {k: v for k, v in value.items() if k != "enabled"}
-        for name, value in config.switches.items()
-        if isinstance(value, Mapping)
-    }
-    settings = {name: value for name, value in settings.items() if value}
-    if not settings:
-        return config.profile
-    base_path = Path(config.profile)
-    if not base_path.is_file():
-        base_path = PROFILES_DIR / f"{config.profile}.yaml"
-    if not base_path.is_file():
-        raise StackError(f"profile {config.profile!r}: no such profile file (looked in {PROFILES_DIR})")
-    profile: dict[str, Any] = yaml.safe_load(base_path.read_text(encoding="utf-8")) or {}
-    for name, extra in settings.items():
-        section = profile.get(name)
-        profile[name] = {**(section if isinstance(section, dict) else {}), **extra}
-    out = run_path / "profile.yaml"
-    out.write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
-    return str(out)
 
 
 def _spawn_supervisor(spec_path: Path) -> int:

@@ -1,0 +1,129 @@
+"""The flag file: a profile's switches as flag definitions in flagd's format (https://flagd.dev).
+
+One file per stack (``runs/<id>/flags/flags.json``; in a container ``/etc/crashlab/flags/flags.json``,
+the same file bind-mounted). The game reads it through OpenFeature (``service.flags``); people and
+tools flip a switch by rewriting it (:func:`set_switch`, atomically: a temporary file, then a rename).
+
+Flags, for every switch of :data:`service.profile.SWITCHES`:
+
+- ``<switch>``: boolean, variants ``on`` (true) and ``off`` (false); ``defaultVariant`` says which
+  one is in force. ``crashlab flag set <switch> on|off`` rewrites only this.
+- ``<switch>.settings``: object, one variant ``active`` holding the switch's settings
+  (``{"failure_threshold": 5, ...}``).
+
+plus ``settings``: object, one variant ``active`` with the profile's name and top-level knobs
+(``{"name": "naive", "round_buffer_kb": 256, "trace_sample_ratio": 1.0}``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from service.errors import ServiceError
+from service.profile import SWITCHES, Profile
+
+SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
+SETTINGS_SUFFIX = ".settings"
+#: the object flag of the profile's name and top-level knobs
+PROFILE_FLAG = "settings"
+ACTIVE = "active"
+VARIANTS = {"on": True, "off": False}
+
+
+def settings_flag(switch: str) -> str:
+    return f"{switch}{SETTINGS_SUFFIX}"
+
+
+def _object_flag(value: dict[str, Any]) -> dict[str, Any]:
+    return {"state": "ENABLED", "variants": {ACTIVE: value}, "defaultVariant": ACTIVE}
+
+
+def document(profile: Profile) -> dict[str, Any]:
+    """The flag definitions of ``profile`` (the inverse of what ``service.flags`` evaluates)."""
+    flags: dict[str, Any] = {}
+    for name in SWITCHES:
+        section = getattr(profile, name).model_dump(mode="json")
+        enabled = bool(section.pop("enabled"))
+        flags[name] = {
+            "state": "ENABLED",
+            "variants": dict(VARIANTS),
+            "defaultVariant": "on" if enabled else "off",
+        }
+        flags[settings_flag(name)] = _object_flag(section)
+    knobs = profile.model_dump(mode="json", exclude=set(SWITCHES))
+    flags[PROFILE_FLAG] = _object_flag(knobs)
+    return {"$schema": SCHEMA_URL, "metadata": {"flagSetId": "crashlab"}, "flags": flags}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: readers (the flag file watcher, a container's bind mount of the folder) see the old
+    file or the new one, never a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+            out.write("\n")
+        # readable by the container's service user (the folder is bind-mounted)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(path: Path, profile: Profile) -> Path:
+    """Write ``profile`` as the flag file ``path`` (atomically); returns ``path``."""
+    _write(path, document(profile))
+    return path
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The flag file's JSON document; a :class:`ServiceError` names the file when it is unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ServiceError(f"{path}: no flag file") from None
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"{path}: not a readable JSON flag file: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("flags"), dict):
+        raise ServiceError(f"{path}: not a flag file (no `flags` mapping)")
+    return data
+
+
+def unknown_switch(name: str) -> ServiceError:
+    close = difflib.get_close_matches(name, SWITCHES, n=1)
+    hint = f"; did you mean {close[0]}?" if close else f"; switches: {', '.join(SWITCHES)}"
+    return ServiceError(f"unknown switch {name!r}{hint}")
+
+
+def switches(path: Path) -> dict[str, bool]:
+    """Each switch's ``enabled`` as the file says it (its ``defaultVariant``)."""
+    flags = read(path)["flags"]
+    out: dict[str, bool] = {}
+    for name in SWITCHES:
+        flag = flags.get(name)
+        if not isinstance(flag, dict) or not isinstance(flag.get("variants"), dict):
+            raise ServiceError(f"{path}: flags.{name}: missing or not a flag definition")
+        out[name] = bool(flag["variants"].get(flag.get("defaultVariant")))
+    return out
+
+
+def set_switch(path: Path, name: str, enabled: bool) -> bool:
+    """Turn switch ``name`` on or off in the flag file (an atomic rewrite); returns the previous value."""
+    if name not in SWITCHES:
+        raise unknown_switch(name)
+    data = read(path)
+    previous = switches(path)[name]
+    flag = data["flags"][name]
+    flag["variants"] = dict(VARIANTS)
+    flag["defaultVariant"] = "on" if enabled else "off"
+    flag["state"] = "ENABLED"
+    flag.pop("targeting", None)
+    _write(path, data)
+    return previous
