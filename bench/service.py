@@ -6,8 +6,10 @@ Both run side by side in ONE server process (same event loop, same aiohttp), pin
   a pooled ``GET /odds/{player}`` and a fire-and-forget ``POST /results``), no middleware, no telemetry;
 - ``full``: the game app (hardened profile: deadline, retry budget, breaker, bulkhead, rate limit,
   shedding, fallback cache) with metrics, one JSON log line per request (to a file) and every request
-  traced (100 % sampling, BatchSpanProcessor -> OTLP JSON lines file);
-- ``sampled``: the same at ``--sample`` (default 0.1).
+  traced (100 % sampling, BatchSpanProcessor -> OTLP JSON lines file), its switches a fixed profile;
+- ``flags``: ``full`` with its switches read through OpenFeature from a flag file, as in a stack
+  (``Settings.flag_file``; the snapshot is per request, no flag evaluation on the request path);
+- ``sampled``: the same as ``full`` at ``--sample`` (default 0.1).
 
 A minimal odds server and the load generator (closed loop, ``--concurrency`` connections) run on
 CPU 1. Targets are loaded one at a time, interleaved over ``--rounds``; for each the script prints
@@ -40,6 +42,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service import flagfile  # noqa: E402
 from service.keys import LOG  # noqa: E402
 from service.profile import load_profile  # noqa: E402
 from service.rules import CHOICES, computer_choice, decide  # noqa: E402
@@ -187,7 +190,8 @@ async def _server_role(odds_url: str, ports: list[int], sample: float, tmp: Path
     await web.TCPSite(bare, "127.0.0.1", ports[0], backlog=1024).start()
     runners: list[web.AppRunner] = [bare]
     devnull = DEVNULL
-    for name, port, ratio in (("full", ports[1], 1.0), ("sampled", ports[2], sample)):
+    games = (("full", ports[1], 1.0), ("flags", ports[2], 1.0), ("sampled", ports[3], sample))
+    for name, port, ratio in games:
         # round_buffer_kb emulates the game's own work, not telemetry: off, as the bare handler has none
         overrides = {"trace_sample_ratio": ratio, "round_buffer_kb": 0}
         profile = load_profile("hardened", env={}, overrides=overrides)
@@ -198,6 +202,8 @@ async def _server_role(odds_url: str, ports: list[int], sample: float, tmp: Path
             odds_url=odds_url,
             log_file=tmp / f"{name}.jsonl",
             trace_file=tmp / f"{name}-traces.jsonl",
+            # "flags": the same switches, read through OpenFeature from a flag file (as in a stack)
+            flag_file=flagfile.write(tmp / "flags.json", profile) if name == "flags" else None,
         )
         app = create_app(settings)
         app[LOG]._streams[0] = devnull  # stdout -> /dev/null; the file line stays
@@ -332,7 +338,7 @@ async def _measure(
     return stats
 
 
-NAMES = ("bare", "full", "sampled")
+NAMES = ("bare", "full", "flags", "sampled")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -340,7 +346,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     _pin(1)
     odds_port = free_port()
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(len(NAMES))]
     tmp = Path(tempfile.mkdtemp(prefix="crashlab-bench-"))
     me = str(Path(__file__).resolve())
     odds = subprocess.Popen([sys.executable, me, "--role", "odds", "--port", str(odds_port)])
@@ -390,6 +396,11 @@ def _bench(args: argparse.Namespace) -> None:
             f" {r['rps'] / bare['rps']:>13.2f} {bare['cpu_ms_per_req'] / r['cpu_ms_per_req']:>13.2f}"
             f" {r['errors']:>7} {r['server_cpu_pct']:>13.0f}"
         )
+    full, flags = (rows[n]["rps"] / bare["rps"] for n in ("full", "flags"))
+    print(
+        f"switches through OpenFeature (flag file): {flags:.2f} x bare; without (fixed profile): {full:.2f}"
+        f" x bare; difference {100 * (flags - full) / full:+.1f} % (target: within 3 %)"
+    )
     print(f"full: {lines} JSON log lines (measured + warm-up requests); logs and traces in {tmp}")
     if args.json:
         print(json.dumps(rows))

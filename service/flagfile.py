@@ -17,10 +17,13 @@ plus ``settings``: object, one variant ``active`` with the profile's name and to
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +107,11 @@ def unknown_switch(name: str) -> ServiceError:
 
 def switches(path: Path) -> dict[str, bool]:
     """Each switch's ``enabled`` as the file says it (its ``defaultVariant``)."""
-    flags = read(path)["flags"]
+    return _switches(path, read(path))
+
+
+def _switches(path: Path, data: dict[str, Any]) -> dict[str, bool]:
+    flags = data["flags"]
     out: dict[str, bool] = {}
     for name in SWITCHES:
         flag = flags.get(name)
@@ -114,16 +121,30 @@ def switches(path: Path) -> dict[str, bool]:
     return out
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One read-modify-write at a time (two flips of different switches must not lose one)."""
+    lock = path.parent / f".{path.name}.lock"
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def set_switch(path: Path, name: str, enabled: bool) -> bool:
     """Turn switch ``name`` on or off in the flag file (an atomic rewrite); returns the previous value."""
     if name not in SWITCHES:
         raise unknown_switch(name)
-    data = read(path)
-    previous = switches(path)[name]
-    flag = data["flags"][name]
-    flag["variants"] = dict(VARIANTS)
-    flag["defaultVariant"] = "on" if enabled else "off"
-    flag["state"] = "ENABLED"
-    flag.pop("targeting", None)
-    _write(path, data)
+    read(path)  # a missing or broken file is an error before anything is locked or written
+    with _locked(path):
+        data = read(path)
+        previous = _switches(path, data)[name]
+        flag = data["flags"][name]
+        flag["variants"] = dict(VARIANTS)
+        flag["defaultVariant"] = "on" if enabled else "off"
+        flag["state"] = "ENABLED"
+        flag.pop("targeting", None)
+        _write(path, data)
     return previous

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from service import flagfile
+from service.errors import ServiceError
 from service.flags import FlagFileSwitchboard, read_profile
 from service.profile import SWITCHES, load_profile
 from tests.helpers_service import (
@@ -291,3 +293,12 @@ def test_serve_writes_a_missing_flag_file_from_its_profile_and_keeps_an_existing
         assert "its switches apply, not --profile" in game.stderr
     finally:
         assert game.terminate() == 0
+
+
+def test_concurrent_flips_of_different_switches_lose_none(tmp_path: Path) -> None:
+    path = flagfile.write(tmp_path / "flags.json", load_profile("naive", env={}))
+    with ThreadPoolExecutor(len(SWITCHES)) as pool:
+        list(pool.map(lambda name: flagfile.set_switch(path, name, True), SWITCHES))
+    assert flagfile.switches(path) == dict.fromkeys(SWITCHES, True)
+    with pytest.raises(ServiceError, match="did you mean circuit_breaker"):
+        flagfile.set_switch(path, "circuit-breaker", True)

@@ -36,7 +36,11 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert (tmp_path / "state" / "stack.json").stat().st_mode & 0o777 == 0o600
         spec = json.loads((Path(out["run_dir"]) / "supervisor.json").read_text())
         game = next(p for p in spec["parts"] if p["name"] == "game")
-        assert game["env"]["CRASHLAB_SWITCH_RETRY"] == "false"
+        # the switches travel in the stack's flag file, nowhere else
+        flag_file = Path(out["run_dir"]) / "flags" / "flags.json"
+        assert game["argv"][game["argv"].index("--flag-file") + 1] == str(flag_file.absolute())
+        assert not any(k.startswith("CRASHLAB_SWITCH_") for k in game["env"])
+        assert json.loads(flag_file.read_text())["flags"]["retry"]["defaultVariant"] == "off"
         assert game["memory_limit_bytes"] == 400 * 2**20
 
         again = run(tmp_path, "up")
