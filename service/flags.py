@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,10 @@ Listener = Callable[[Profile, Profile], None]
 Reporter = Callable[[str, str], None]
 
 _domains = itertools.count(1)
+# the provider logs a traceback on every poll while the file is unreadable; the switchboard reports the
+# problem once, in the service's JSON log
+logging.getLogger("openfeature").addHandler(logging.NullHandler())
+logging.getLogger("openfeature").propagate = False
 
 
 class Switchboard:

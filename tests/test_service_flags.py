@@ -268,6 +268,9 @@ async def test_a_bad_flag_file_keeps_the_switches_in_force(tmp_path: Path) -> No
         flags.write_text("{not json")
         assert await logged("Could not parse JSON")
         assert (await healthz(s, game.url))["switches"]["circuit_breaker"] is False
+        flags.unlink()
+        assert await logged("Provided file path not valid")
+        assert (await healthz(s, game.url))["switches"]["circuit_breaker"] is False
         flagfile.write(flags, load_profile("naive", env={}, overrides={"circuit_breaker": True}))
         await wait_switch(s, game.url, "circuit_breaker", True, timeout_s=APPLY_S)
         changed = await logged('"switches changed"')
