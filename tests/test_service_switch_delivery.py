@@ -19,7 +19,7 @@ from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE
 from stack.docker.running import service_inputs
 from stack.runtime import StackConfig
 from stack.switches import write_flag_file
-from tests.test_docker_compose import _config
+from tests.helpers_docker import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS_MOUNT = "/etc/crashlab/flags"
@@ -74,7 +74,7 @@ def test_the_containers_mount_the_same_flag_file(tmp_path: Path, ci: bool) -> No
     assert env_file == "CRASHLAB_SEED_NOTE=x\n"
 
     files = (COMPOSE_FILE, COMPOSE_CI_FILE) if ci else (COMPOSE_FILE,)
-    services = _config(*files, env=inputs)["services"]
+    services = compose_config(*files, env=inputs)["services"]
     for name in ("game", "odds"):
         mounts = {v["target"]: v for v in services[name]["volumes"]}
         assert mounts[FLAGS_MOUNT]["type"] == "bind"
@@ -83,7 +83,7 @@ def test_the_containers_mount_the_same_flag_file(tmp_path: Path, ci: bool) -> No
 
 
 def test_compose_by_hand_keeps_the_flags_in_a_volume() -> None:
-    services = _config(COMPOSE_FILE)["services"]
+    services = compose_config(COMPOSE_FILE)["services"]
     mounts = {v["target"]: v for v in services["game"]["volumes"]}
     assert mounts[FLAGS_MOUNT]["type"] == "volume"
     assert services["game"]["environment"]["CRASHLAB_PROFILE"] == "hardened"  # seeds the file
