@@ -5,6 +5,7 @@ promtool, values errors with file, line and field. No cluster: everything is che
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from service import flagfile
+from service.profile import load_profile
 from stack.k8s.manifests import render, selector, to_yaml
 from stack.k8s.rules import KUBERNETES_GROUP
 from stack.k8s.values import ValuesError, load_values, parse_values
@@ -93,6 +96,7 @@ def test_default_manifests_are_valid_for_kubernetes_1_31_and_the_operator(
     assert [p for d in default for p in problems(d)] == []
     assert sorted(by_kind(default)) == [
         ("AlertmanagerConfig", "crashlab-routes"),
+        ("ConfigMap", "crashlab-flags"),
         ("Deployment", "game"),
         ("Deployment", "locust-master"),
         ("Deployment", "locust-worker"),
@@ -122,11 +126,20 @@ def test_every_option_renders_valid_manifests(full: list[dict[str, Any]]) -> Non
     assert "livenessProbe" not in container(game)
     assert container(game)["readinessProbe"]["httpGet"]["path"] == "/healthz"
     game_env = env(game)
-    assert game_env["CRASHLAB_PROFILE"] == "naive" and game_env["CRASHLAB_ADMIN_ALLOW_REMOTE"] == "true"
-    assert game_env["CRASHLAB_SWITCH_CIRCUIT_BREAKER"] == "true"
-    assert (
-        game_env["CRASHLAB_SWITCH_RETRY"] == "true" and game_env["CRASHLAB_SWITCH_RETRY_MAX_ATTEMPTS"] == "3"
-    )
+    assert game_env["CRASHLAB_ADMIN_ALLOW_REMOTE"] == "true"
+    # the switches: the same flag file as the other runtimes, a ConfigMap mounted in both services
+    flags = json.loads(objs["ConfigMap", "crashlab-flags"]["data"]["flags.json"])
+    switches = {"circuit_breaker": True, "retry": {"enabled": True, "max_attempts": 3}}
+    expected = load_profile("naive", env={}, overrides=switches)
+    assert flags == flagfile.document(expected)
+    for part in ("game", "odds"):
+        deployment = objs["Deployment", part]
+        assert env(deployment)["CRASHLAB_FLAG_FILE"] == "/etc/crashlab/flags/flags.json"
+        assert not any(k.startswith(("CRASHLAB_SWITCH_", "CRASHLAB_PROFILE")) for k in env(deployment))
+        mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+        assert mounts["flags"] == {"name": "flags", "mountPath": "/etc/crashlab/flags", "readOnly": True}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["flags"]["configMap"] == {"name": "crashlab-flags"}
     assert game_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://tempo.monitoring.svc:4318"
     assert (
         game_env["CRASHLAB_LOG_LEVEL"] == "debug"

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from crashlab import __version__
+from service import flagfile
+from service.profile import load_profile
 from stack.k8s import rules
 from stack.k8s.values import Resources, Service, Values
 
@@ -29,6 +31,10 @@ LOCUST_MASTER_PORT = 5557
 LOCUST_WEB_PORT = 8089
 LOCUST_METRICS_PORT = 9646
 UID = 10003  # the service image's user (stack/images/service/Dockerfile)
+#: the switches: a ConfigMap holding the flag file, mounted where the other runtimes put it
+FLAGS_CONFIG_MAP = "crashlab-flags"
+FLAGS_MOUNT = "/etc/crashlab/flags"
+FLAG_FILE_NAME = "flags.json"
 #: the service drains in-flight requests for 5 s on SIGTERM (``crashlab serve --shutdown-timeout``)
 GRACE_SECONDS = 10
 
@@ -125,15 +131,19 @@ def _deployment(
     }
 
 
-def _switch_env(values: Values) -> dict[str, str]:
-    """``CRASHLAB_SWITCH_<NAME>[_<SETTING>]`` for every switch override (docs/contracts.md)."""
-    env: dict[str, str] = {}
-    for name, value in values.switches.items():
-        settings = value if isinstance(value, dict) else {"enabled": value}
-        for key, setting in settings.items():
-            suffix = "" if key == "enabled" else f"_{key.upper()}"
-            env[f"CRASHLAB_SWITCH_{name.upper()}{suffix}"] = json.dumps(setting)
-    return env
+def _flags_config_map(values: Values) -> Manifest:
+    """The switches as the other runtimes deliver them: ``profile`` + ``switches`` merged by
+    ``service.profile.load_profile`` into one flag file (flagd's format), a ConfigMap mounted in both
+    services. Editing it changes the switches in force without a restart, once the kubelet has synced
+    the mounted file (its sync period, about a minute)."""
+    profile = load_profile(values.profile, env={}, overrides={str(k): v for k, v in values.switches.items()})
+    data = {FLAG_FILE_NAME: json.dumps(flagfile.document(profile), indent=2) + "\n"}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(values, FLAGS_CONFIG_MAP, _labels("flags", "config")),
+        "data": data,
+    }
 
 
 def _service_parts(values: Values, part: str, spec: Service) -> Iterator[Manifest]:
@@ -142,7 +152,7 @@ def _service_parts(values: Values, part: str, spec: Service) -> Iterator[Manifes
     env = {
         "CRASHLAB_HOST": "0.0.0.0",
         "CRASHLAB_PORT": str(port),
-        "CRASHLAB_PROFILE": values.profile,
+        "CRASHLAB_FLAG_FILE": f"{FLAGS_MOUNT}/{FLAG_FILE_NAME}",
         "CRASHLAB_SEED": str(values.seed),
         "OTEL_SERVICE_NAME": part,
     }
@@ -152,9 +162,9 @@ def _service_parts(values: Values, part: str, spec: Service) -> Iterator[Manifes
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = values.otlp_endpoint
     if values.admin.allow_in_cluster:
         env["CRASHLAB_ADMIN_ALLOW_REMOTE"] = "true"
-    env.update(_switch_env(values))
     env.update(spec.env)
     container = _container(values, part, [part], spec.resources)
+    container["volumeMounts"].append({"name": "flags", "mountPath": FLAGS_MOUNT, "readOnly": True})
     container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     container["env"] = [*_env(env), _token_env(values)]
     container["startupProbe"] = _probe("/healthz", period=1, timeout=2, failures=60)
@@ -163,6 +173,7 @@ def _service_parts(values: Values, part: str, spec: Service) -> Iterator[Manifes
         grace = values.probes.liveness_grace_seconds
         container["livenessProbe"] = _probe("/healthz", period=5, timeout=3, failures=max(1, grace // 5))
     pod = _pod_spec(values, [container])
+    pod["volumes"].append({"name": "flags", "configMap": {"name": FLAGS_CONFIG_MAP}})
     # containers restart in place (exit -> restart, OOMKilled at the memory limit -> exit 137), as the
     # local supervisor's and compose's on-failure policies do; the kubelet backs off 10 s .. 5 min
     pod["restartPolicy"] = "Always"
@@ -336,6 +347,7 @@ def render(values: Values) -> list[Manifest]:
         )
     if values.admin.token is not None:
         out.append(_secret(values))
+    out.append(_flags_config_map(values))
     out.extend(_service_parts(values, "odds", values.odds))
     out.extend(_service_parts(values, "game", values.game))
     if values.locust.enabled:

@@ -218,7 +218,9 @@ class Values(Model):
     image: Image = Field(default_factory=Image)
     profile: Literal["naive", "hardened"] = "hardened"
     switches: dict[SwitchName, bool | dict[str, Any]] = Field(
-        default_factory=dict, description="CRASHLAB_SWITCH_* overrides: a bool sets enabled"
+        default_factory=dict,
+        description="switch overrides (a bool sets enabled, a mapping sets settings), merged with the "
+        "profile into the crashlab-flags ConfigMap",
     )
     seed: int = 42
     otlp_endpoint: str | None = Field(None, description="OTEL_EXPORTER_OTLP_ENDPOINT of both services")
