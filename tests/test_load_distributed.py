@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +20,8 @@ from chaos.load.process import LoadProcess, LoadSettings, outcomes
 from chaos.runner.preflight import load_settings
 from chaos.scenario import load_scenario
 from chaos.scenario.errors import ScenarioError
+from stack.k8s.manifests import render
+from stack.k8s.values import Values
 from tests.helpers_drill import CRASHLAB, DrillEnv, TinyGame, drill_env, journal_events, tiny_game
 from tests.helpers_report import load_summary, locust_counts
 from tests.support import free_port
@@ -112,12 +116,17 @@ async def test_the_master_waits_for_the_requests_in_flight_when_it_quits(
     assert outcomes(tmp_path / "locust")["routes"]["/play"]["ok"] == requests
 
 
-def _metrics(url: str) -> str:
+def _get(url: str) -> str:
+    """The body of a GET, or an empty string while nothing answers."""
     try:
-        with urllib.request.urlopen(url + "/metrics", timeout=1) as resp:
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return str(resp.read().decode())
     except OSError:
         return ""
+
+
+def _metrics(url: str) -> str:
+    return _get(url + "/metrics")
 
 
 async def test_a_worker_from_crashlab_load_worker_joins_the_master(game: TinyGame, tmp_path: Path) -> None:
@@ -170,3 +179,60 @@ def test_load_workers_and_the_master_address_come_from_the_drill(tmp_path: Path)
         ScenarioError, match=r"d\.yaml:6: load\.master: needs 'load\.workers' or 'remote_workers'"
     ):
         load_scenario(drill)
+
+
+def _manifest_env(deployment: dict[str, Any], **loopback: str) -> dict[str, str]:
+    """A Deployment's container environment, with ``loopback`` values replacing the cluster's."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    return {**os.environ, **env, **loopback}
+
+
+async def test_the_kubernetes_locust_pods_commands_and_env_run_the_players(
+    game: TinyGame, tmp_path: Path
+) -> None:
+    """The locust-master and locust-worker containers' commands and environment, as rendered, with
+    loopback addresses for the cluster's: the web UI answers, a worker joins and plays once the load
+    autostarts, the master serves the players' metrics, and both stop on SIGTERM."""
+    values = Values.model_validate({"locust": {"autostart": {"users": 4, "spawnRate": 4}}})
+    deployments = {m["metadata"]["name"]: m for m in render(values) if m["kind"] == "Deployment"}
+    ports = {name: str(free_port()) for name in ("workers", "web", "metrics")}
+    master_env = _manifest_env(
+        deployments["locust-master"],
+        LOCUST_HOST=game.url,
+        LOCUST_MASTER_BIND_HOST="127.0.0.1",
+        LOCUST_MASTER_BIND_PORT=ports["workers"],
+        LOCUST_WEB_HOST="127.0.0.1",
+        LOCUST_WEB_PORT=ports["web"],
+        CRASHLAB_LOAD_METRICS_HOST="127.0.0.1",
+        CRASHLAB_LOAD_METRICS_PORT=ports["metrics"],
+    )
+    worker_env = _manifest_env(
+        deployments["locust-worker"], CRASHLAB_LOAD_MASTER=f"127.0.0.1:{ports['workers']}"
+    )
+    procs = []
+    for name, env in (("locust-master", master_env), ("locust-worker", worker_env)):
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        argv = [
+            CRASHLAB if container["command"] == ["crashlab"] else container["command"][0],
+            *container["args"],
+        ]
+        with (tmp_path / f"{name}.out").open("wb") as out:
+            procs.append(await asyncio.create_subprocess_exec(*argv, env=env, stdout=out, stderr=out))
+    try:
+        metrics = f"http://127.0.0.1:{ports['metrics']}"
+        played = ""
+        for _ in range(300):
+            text = await asyncio.to_thread(_metrics, metrics)
+            if re.search(r'crashlab_load_worker_requests_total\{worker="0"\} [1-9]', text):
+                played = text
+                break
+            await asyncio.sleep(0.1)
+        assert played, (tmp_path / "locust-master.out").read_text()
+        assert "crashlab_load_workers 1.0" in played and game.plays > 0
+        ui = await asyncio.to_thread(_get, f"http://127.0.0.1:{ports['web']}/")
+        assert "locust" in ui.lower()
+    finally:
+        procs[0].send_signal(signal.SIGTERM)
+        codes = [await asyncio.wait_for(p.wait(), 30) for p in procs]
+    assert codes == [0, 0]
