@@ -397,10 +397,23 @@ def _bench(args: argparse.Namespace) -> None:
             f" {r['errors']:>7} {r['server_cpu_pct']:>13.0f}"
         )
     full, flags = (rows[n]["rps"] / bare["rps"] for n in ("full", "flags"))
+    # paired round by round (flags is loaded right after full in every round): the spread is the noise
+    paired = [
+        100 * (a_cpu / a_n) / (b_cpu / b_n) - 100
+        for a_cpu, a_n, b_cpu, b_n in zip(
+            stats["flags"]["cpu"], stats["flags"]["n"], stats["full"]["cpu"], stats["full"]["n"], strict=True
+        )
+        if a_n and b_n
+    ]
     print(
         f"switches through OpenFeature (flag file): {flags:.2f} x bare; without (fixed profile): {full:.2f}"
-        f" x bare; difference {100 * (flags - full) / full:+.1f} % (target: within 3 %)"
+        f" x bare; difference {100 * (flags - full) / full:+.1f} % in req/s (target: within 3 %)"
     )
+    if paired:
+        print(
+            f"  CPU per request, flags vs full, paired by round: median {statistics.median(paired):+.1f} %"
+            f" (rounds {min(paired):+.1f} .. {max(paired):+.1f} %)"
+        )
     print(f"full: {lines} JSON log lines (measured + warm-up requests); logs and traces in {tmp}")
     if args.json:
         print(json.dumps(rows))

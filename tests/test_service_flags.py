@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from openfeature.contrib.provider.flagd import FlagdProvider
 
 from service import flagfile
 from service.errors import ServiceError
@@ -305,3 +306,35 @@ def test_concurrent_flips_of_different_switches_lose_none(tmp_path: Path) -> Non
     assert flagfile.switches(path) == dict.fromkeys(SWITCHES, True)
     with pytest.raises(ServiceError, match="did you mean circuit_breaker"):
         flagfile.set_switch(path, "circuit-breaker", True)
+
+
+async def test_requests_evaluate_no_flag_a_change_evaluates_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluations: list[str] = []
+    for kind in ("boolean", "object"):
+        name = f"resolve_{kind}_details"
+        original = getattr(FlagdProvider, name)
+
+        def counting(self: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            evaluations.append(kw["flag_key"] if "flag_key" in kw else args[0])
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(FlagdProvider, name, counting)
+    flags = tmp_path / "flags.json"
+    async with (
+        running("odds") as odds,
+        running("game", "hardened", odds_url=odds.url, flag_file=flags) as game,
+        aiohttp.ClientSession() as s,
+    ):
+        await wait_switch(s, game.url, "retry", True, timeout_s=APPLY_S)
+        evaluations.clear()
+        for _ in range(20):
+            assert (await play(s, game))[0] == 200
+        assert evaluations == []  # the request path reads the snapshot only
+        flagfile.set_switch(flags, "retry", False)
+        await wait_switch(s, game.url, "retry", False, timeout_s=APPLY_S)
+        # one evaluation of every flag per change: 10 switches, their settings, the profile's knobs
+        assert sorted(evaluations) == sorted(
+            [*SWITCHES, *(flagfile.settings_flag(n) for n in SWITCHES), flagfile.PROFILE_FLAG]
+        )
