@@ -1,6 +1,6 @@
 """Time to render the post-mortem of a 10-minute drill (target: under 5 s).
 
-The run is synthetic (reports.synthetic): its telemetry sits in a real Prometheus TSDB written by
+The run is synthetic (tests/synthetic.py): its telemetry sits in a real Prometheus TSDB written by
 promtool, so the timing includes starting a replay Prometheus on the run's data, every range query,
 the analysis, and writing index.html, report.md and summary.json.
 
@@ -10,13 +10,17 @@ the analysis, and writing index.html, report.md and summary.json.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+# the repository first: the test-data generator lives in tests/, and bench/service.py is not `service`
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from reports.build import analyse, gather
-from reports.synthetic import synthesize
 from reports.writer import write_report
+from tests.synthetic import synthesize
 
 
 def main() -> None:

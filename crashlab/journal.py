@@ -81,28 +81,67 @@ class Journal:
         return record
 
 
-def read_journal(path: Path) -> list[JournalEvent]:
-    """All events of a journal, in file order; a torn last line (a killed writer) is skipped."""
-    return list(iter_journal(path))
+@dataclass(frozen=True)
+class BadLine:
+    """A journal line that is not an event: its file, 1-based line number and why."""
+
+    path: Path
+    line: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.why}"
 
 
-def iter_journal(path: Path) -> Iterator[JournalEvent]:
+def parse_event(text: str) -> JournalEvent:
+    """One journal line as an event; ``ValueError`` says why it is not one."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError("not JSON (nested too deep)") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"not a JSON object (got {type(raw).__name__})")
+    missing = [key for key in ("ts", "type", "event") if key not in raw]
+    if missing:
+        raise ValueError(f"no {', '.join(repr(k) for k in missing)}")
+    ts, type_, event, source = raw.pop("ts"), raw.pop("type"), raw.pop("event"), raw.pop("source", "")
+    if not isinstance(ts, str):
+        raise ValueError(f"'ts' is not a timestamp string (got {type(ts).__name__})")
+    try:
+        when = parse_iso(ts)
+    except ValueError:
+        raise ValueError(f"'ts' is not an ISO timestamp ({ts[:40]!r})") from None
+    if not isinstance(type_, str) or not isinstance(event, str):
+        raise ValueError("'type' and 'event' must be strings")
+    return JournalEvent(ts=when, type=type_, event=event, source=str(source), fields=raw)
+
+
+def scan_journal(path: Path) -> tuple[list[JournalEvent], list[BadLine]]:
+    """Every event of a journal in file order, and every line that is not one (named by line number);
+    one bad line never hides the others."""
+    events: list[JournalEvent] = []
+    bad: list[BadLine] = []
     if not path.exists():
-        return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
+        return events, bad
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                raw = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            ts = parse_iso(raw.pop("ts"))
-            yield JournalEvent(
-                ts=ts,
-                type=raw.pop("type"),
-                event=raw.pop("event"),
-                source=raw.pop("source", ""),
-                fields=raw,
-            )
+                events.append(parse_event(line))
+            except ValueError as exc:
+                bad.append(BadLine(path, number, str(exc)))
+    return events, bad
+
+
+def read_journal(path: Path) -> list[JournalEvent]:
+    """All events of a journal, in file order; lines that are not events (a torn last line of a killed
+    writer, a malformed line) are skipped (:func:`scan_journal` names them)."""
+    return scan_journal(path)[0]
+
+
+def iter_journal(path: Path) -> Iterator[JournalEvent]:
+    yield from read_journal(path)

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chaos.verdict import Check, Evaluation, evaluate
 from crashlab.journal import JournalEvent
 from crashlab.timeutil import iso
 from reports.analysis.actions import contributing_draft, root_cause_draft, suggest
 from reports.analysis.budget import Budget, analyse_budget
 from reports.analysis.chain import Chain, analyse_chain
 from reports.analysis.evidence import Evidence, analyse_evidence
-from reports.analysis.expectations import ExpectationResult, evaluate, verdict
 from reports.analysis.gaps import gap_statuses, scrape_gaps
 from reports.analysis.impact import Impact, analyse_impact
 from reports.analysis.mechanisms import Mechanisms, analyse_mechanisms
@@ -22,7 +22,7 @@ from reports.analysis.times import Times, analyse_times, incident_times
 from reports.context import load_context
 from reports.inputs import Inputs
 from reports.model import SourceProblem, SourceStatus, Window
-from reports.sources.journal import load_journal
+from reports.sources.journal import JournalData, load_journal
 from reports.sources.locust import load_locust
 from reports.sources.logs import load_log_files, load_loki
 from reports.sources.prometheus import load_prometheus
@@ -59,8 +59,8 @@ class Report:
     chain: Chain
     mechanisms: Mechanisms
     evidence: Evidence
-    expectations: list[ExpectationResult]
-    verdict: str
+    #: the one evaluator's verdict (chaos.verdict), as the drill runner's
+    evaluation: Evaluation
     actions: list[str]
     root_cause: list[str]
     contributing: list[str]
@@ -70,6 +70,14 @@ class Report:
     @property
     def run_id(self) -> str:
         return self.inputs.ctx.run_id
+
+    @property
+    def verdict(self) -> str:
+        return self.evaluation.verdict
+
+    @property
+    def expectations(self) -> list[Check]:
+        return self.evaluation.checks
 
     @property
     def problems(self) -> list[SourceStatus]:
@@ -127,27 +135,41 @@ def _status(name: str, value: object, detail: str = "") -> SourceStatus:
     return SourceStatus(name, True, "", detail)
 
 
-def merge_stack_journal(events: list[JournalEvent], path: Path, window: Window) -> list[JournalEvent]:
+def merge_stack_journal(events: list[JournalEvent], other: JournalData, window: Window) -> list[JournalEvent]:
     """Add the events of a shared stack's journal that fall in the drill window (no duplicates)."""
-    other = load_journal(path)
-    if isinstance(other, SourceProblem):
-        return events
     seen = {(e.ts, e.type, e.event, e.source) for e in events}
     lo, hi = window.start - timedelta(seconds=5), window.end + timedelta(seconds=5)
-    extra = [e for e in other if lo <= e.ts <= hi and (e.ts, e.type, e.event, e.source) not in seen]
+    extra = [e for e in other.events if lo <= e.ts <= hi and (e.ts, e.type, e.event, e.source) not in seen]
     return sorted(events + extra, key=lambda e: e.ts)
 
 
-def gather(path: Path, *, prometheus_url: str | None = None, replay: bool | None = None) -> Inputs:
+def _journal_sources(name: str, journal: JournalData | SourceProblem) -> list[SourceStatus]:
+    if isinstance(journal, SourceProblem):
+        return [SourceStatus(name, False, journal.why)]
+    out = [SourceStatus(name, True, "", f"{len(journal.events)} events")]
+    if journal.bad:
+        out.append(SourceStatus(f"{name} lines", False, journal.bad_lines()))
+    return out
+
+
+def gather(
+    path: Path, *, prometheus_url: str | None = None, replay: bool | None = None, ending: bool = False
+) -> Inputs:
+    """Read every source of the run at ``path``; ``ending``: the drill runner reports before its teardown
+    (its ``run ended`` is not written yet)."""
     journal = load_journal(path / "journal.jsonl")
-    events = journal if isinstance(journal, list) else []
-    ctx = load_context(path, events)
-    stack = ctx.stack_path
-    if stack is not None:
-        events = merge_stack_journal(events, stack / "journal.jsonl", ctx.window)
-    inputs = Inputs(ctx=ctx, journal=events)
+    own = journal.events if isinstance(journal, JournalData) else []
+    ctx = load_context(path, own)
     sources = [SourceStatus(p.name, False, p.why) for p in ctx.problems]
-    sources.append(_status("journal", journal, f"{len(events)} events"))
+    sources += _journal_sources("journal", journal)
+    events = own
+    if ctx.stack_path is not None:
+        stack_journal = load_journal(ctx.stack_path / "journal.jsonl")
+        if isinstance(stack_journal, JournalData):
+            events = merge_stack_journal(own, stack_journal, ctx.window)
+            if stack_journal.bad:
+                sources += _journal_sources("stack journal", stack_journal)[1:]
+    inputs = Inputs(ctx=ctx, journal=events, run_events=own, ending=ending)
     loki = ctx.url("loki") if ctx.runtime == "docker" else None
     tempo = ctx.url("tempo") if ctx.runtime == "docker" else None
     # the replay Prometheus starts while the files are parsed
@@ -164,7 +186,7 @@ def gather(path: Path, *, prometheus_url: str | None = None, replay: bool | None
         logs_job = (
             pool.submit(load_loki, loki, ctx.window)
             if loki
-            else pool.submit(load_log_files, ctx.run.logs, ctx.window)
+            else pool.submit(load_log_files, ctx.telemetry_dir("logs"), ctx.window)
         )
         traces_job = None if tempo else pool.submit(load_trace_files, ctx.telemetry_dir("traces"), ctx.window)
         locust = load_locust(ctx.run.locust)
@@ -219,7 +241,16 @@ def analyse(inputs: Inputs) -> Report:
     incident_times(inputs, impact, times, chain.moved())
     mech = analyse_mechanisms(inputs, impact, times)
     evidence = analyse_evidence(inputs)
-    expectations = evaluate(inputs, impact, times)
+    ctx = inputs.ctx
+    evaluation = evaluate(
+        ctx.scenario.expectations if ctx.scenario is not None else None,
+        inputs.journal,
+        inputs.telemetry,
+        ctx.window.start,
+        ctx.window.end,
+        run_events=inputs.run_events,
+        ending=inputs.ending,
+    )
     return Report(
         inputs=inputs,
         impact=impact,
@@ -228,12 +259,7 @@ def analyse(inputs: Inputs) -> Report:
         chain=chain,
         mechanisms=mech,
         evidence=evidence,
-        expectations=expectations,
-        verdict=(
-            "aborted"
-            if any(e.type == "run" and e.event == "aborted" for e in inputs.journal)
-            else verdict(expectations, impact, inputs.ctx.slo.availability)
-        ),
+        evaluation=evaluation,
         actions=suggest(inputs, impact, times, chain, mech),
         root_cause=root_cause_draft(inputs, impact, times, chain, mech),
         contributing=contributing_draft(mech, impact),
@@ -241,8 +267,10 @@ def analyse(inputs: Inputs) -> Report:
     )
 
 
-def build_report(path: Path, *, prometheus_url: str | None = None, replay: bool | None = None) -> Report:
-    return analyse(gather(path, prometheus_url=prometheus_url, replay=replay))
+def build_report(
+    path: Path, *, prometheus_url: str | None = None, replay: bool | None = None, ending: bool = False
+) -> Report:
+    return analyse(gather(path, prometheus_url=prometheus_url, replay=replay, ending=ending))
 
 
 def when(ts: float | None) -> str | None:
@@ -258,6 +286,8 @@ def summary(report: Report) -> dict[str, Any]:
         "blind": ctx.blind,
         "runtime": ctx.runtime,
         "verdict": report.verdict,
+        "verdict_reason": report.evaluation.reason,
+        "failures": report.evaluation.failures,
         "runner_verdict": ctx.manifest.get("verdict"),
         "generated_at": iso(report.generated_at),
         "window": {"start": iso(ctx.window.start), "end": iso(ctx.window.end)},
@@ -358,7 +388,10 @@ def summary(report: Report) -> dict[str, Any]:
         "log_groups": [
             {"service": g.service, "code": g.code, "count": g.count} for g in report.evidence.log_groups
         ],
-        "expectations": [e.to_json() for e in report.expectations],
+        "expectations": [
+            {"name": c.title, "expected": c.expected_text, "measured": c.measured_text, "met": c.met}
+            for c in report.expectations
+        ],
         "actions": report.actions,
         "sources": [s.to_json() for s in report.inputs.sources],
     }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from crashlab.prometheus import Series
+
+__all__ = ["Marker", "Series", "Slo", "SourceProblem", "SourceStatus", "Span", "Window"]
 
 
 @dataclass(frozen=True)
@@ -24,17 +28,6 @@ class SourceStatus:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "why": self.why, "detail": self.detail}
-
-
-@dataclass
-class Series:
-    """One time series: labels and ``(unix seconds, value)`` points in time order."""
-
-    labels: dict[str, str]
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-    def values(self) -> list[float]:
-        return [v for _, v in self.points]
 
 
 @dataclass(frozen=True)

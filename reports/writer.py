@@ -40,6 +40,9 @@ def report_run(
     *,
     prometheus_url: str | None = None,
     replay: bool | None = None,
+    ending: bool = False,
 ) -> Written:
-    report = build_report(run_path, prometheus_url=prometheus_url, replay=replay)
+    """Write the post-mortem of ``run_path``; ``ending=True`` when the drill runner calls it before its
+    teardown (while the stack's telemetry still answers; its ``run ended`` is not written yet)."""
+    report = build_report(run_path, prometheus_url=prometheus_url, replay=replay, ending=ending)
     return write_report(report, out_dir or run_path / "report")

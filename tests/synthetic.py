@@ -1,4 +1,4 @@
-"""A synthetic run directory with known figures, for benchmarks, demos and the reporter's own tests.
+"""A synthetic run directory with known figures, for the reporter's tests and bench/report.py.
 
 The telemetry goes into a real Prometheus TSDB (``promtool tsdb create-blocks-from openmetrics``); the
 journal is written with crashlab.journal; logs, traces and Locust CSV files use the formats of the
@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,8 @@ from crashlab.journal import Journal
 from crashlab.rundir import RunDir
 from crashlab.timeutil import iso
 
-PROMTOOL_BIN = os.environ.get("CRASHLAB_PROMTOOL_BIN", "/usr/bin/promtool")
+#: promtool from the same package as prometheus: $CRASHLAB_PROMTOOL_BIN, else PATH
+PROMTOOL_BIN = os.environ.get("CRASHLAB_PROMTOOL_BIN") or shutil.which("promtool") or "promtool"
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ALERT = "ErrorBudgetBurnPage"
 SCRIPT_LINE = '<script>alert("pwned")</script> upstream said so'

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.synthetic import synthesize
 from reports.writer import report_run
 from tests.helpers_report import chromium_dom
+from tests.synthetic import synthesize
 
 
 def test_page_loads_in_chromium_and_shows_the_summary(tmp_path: Path) -> None:

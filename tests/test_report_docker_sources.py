@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 
 from crashlab.timeutil import parse_iso
-from reports.synthetic import synthesize
 from reports.writer import report_run
 from tests.helpers_report import load_summary
 from tests.support import free_port, wait_http
+from tests.synthetic import synthesize
 
 
 def _loki_answer(lines: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 from reports.headline import headline
-from reports.synthetic import ALERT, synthesize
 from reports.writer import report_run
 from tests.helpers_report import load_summary
+from tests.synthetic import ALERT, synthesize
 
 TEACHING = f"""\
 name: synthetic-five-crash

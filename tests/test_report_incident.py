@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 
 from chaos.runner.cli import _report
-from reports.synthetic import ALERT, synthesize
 from reports.writer import report_run
 from tests.helpers_report import load_summary
+from tests.synthetic import ALERT, synthesize
 
 
 def _ts(value: str) -> float:

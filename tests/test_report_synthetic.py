@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from crashlab.cli import cli
-from reports.synthetic import ALERT, SCRIPT_LINE, synthesize
 from reports.writer import report_run
 from tests.helpers_report import journal_crashes, load_summary, locust_counts
+from tests.synthetic import ALERT, SCRIPT_LINE, synthesize
 
 
 def test_figures_match_independent_counts(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
+from chaos import verdict
 from chaos.load.process import LoadProcess
 from chaos.plan import Plan, plan
 from chaos.runner import events as ev
@@ -32,11 +33,10 @@ from chaos.runner import guardrails as guards
 from chaos.runner.cleanup import context_for, revert_all_leftovers
 from chaos.runner.errors import DrillError
 from chaos.runner.events import EventBus
-from chaos.runner.expectations import count_crashes, evaluate
 from chaos.runner.journal_observer import JournalObserver
 from chaos.runner.metrics import RunnerMetrics
 from chaos.runner.preflight import check_plan, load_settings, plan_lines
-from chaos.runner.probes import Prometheus, run_probe
+from chaos.runner.probes import run_probe
 from chaos.runner.progress import Progress
 from chaos.runner.rollback import Rollback
 from chaos.runner.stacks import DrillStack, acquire
@@ -46,12 +46,13 @@ from chaos.scenario.model import HttpProbe, PromQLProbe, Scenario
 from crashlab import __version__
 from crashlab.errors import CrashlabError
 from crashlab.journal import Journal, read_journal
+from crashlab.prometheus import Prometheus
 from crashlab.rundir import RunDir, runs_root
 from crashlab.timeutil import iso, utcnow
 
 log = logging.getLogger("crashlab.drill")
 
-EXIT_CODES = {"passed": 0, "failed": 1, "aborted": 2, "dry-run": 0}
+EXIT_CODES = {**verdict.EXIT_CODES, "dry-run": 0}
 #: Prometheus scrapes every second; wait this long after the load so the last samples are in.
 SETTLE_S = 2.5
 #: How long to wait for Locust's first stats before the timeline starts anyway.
@@ -99,7 +100,8 @@ class CrashCounter:
         self.since = since
 
     def count(self) -> int:
-        return count_crashes(self.journals, self.since, utcnow() + timedelta(seconds=1))
+        events = [e for path in self.journals for e in read_journal(path)]
+        return len(verdict.crashes(events, self.since, utcnow() + timedelta(seconds=1)))
 
 
 class Drill:
@@ -239,7 +241,7 @@ class Drill:
 
         async with aiohttp.ClientSession() as session:
             urls = stack.urls
-            prom = Prometheus(urls["prometheus"], session) if "prometheus" in urls else None
+            prom = Prometheus(urls["prometheus"]) if "prometheus" in urls else None
             if prom is not None:
                 # a drill's first seconds are only visible if Prometheus already scrapes everything
                 await self._wait_scraped(prom, ("game", "odds", "runner"))
@@ -304,22 +306,15 @@ class Drill:
             state.window_start = None
 
             self._phase(bus, state, "steady-state-after")
-            failures = [f"fault {f}" for f in state.inject_failures(journals)]
-            failures += [
-                f"steady state after: {name}"
-                for name in await self._probes(scenario.steady_state.after, "after", urls, prom, session, bus)
-            ]
+            await self._probes(scenario.steady_state.after, "after", urls, prom, session, bus)
             bus.emit(ev.PhaseEnded("steady-state-after"))
             await asyncio.sleep(SETTLE_S)
-            for check in await evaluate(scenario.expectations, prom, window_start, window_end, journals):
-                bus.emit(check)
-                if not check.met:
-                    failures.append(
-                        f"{check.expectation} (expected {check.expected}, measured {check.measured})"
-                    )
-            result.failures = failures
-            result.verdict = "failed" if failures else "passed"
-            result.reason = "; ".join(failures)
+            judged = await asyncio.to_thread(
+                _evaluate, scenario, prom, window_start, window_end, run.journal_path, journals
+            )
+            for check in judged.checks:
+                bus.emit(ev.ExpectationChecked(check.key, check.met, check.expected, check.measured))
+            result.failures, result.verdict, result.reason = judged.failures, judged.verdict, judged.reason
 
     # --- pieces ----------------------------------------------------------------------------------
     def _phase(self, bus: EventBus, state: _RunState, phase: str) -> None:
@@ -366,7 +361,7 @@ class Drill:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(CrashlabError):
-                if (await prom.scalar(query) or 0) >= len(jobs):
+                if (await asyncio.to_thread(prom.scalar, query) or 0) >= len(jobs):
                     return
             await asyncio.sleep(0.25)
         self.console.print(
@@ -484,10 +479,18 @@ class _RunState:
     #: set while the drill window (load start to load stop) is open
     window_start: datetime | None = None
 
-    def inject_failures(self, journals: Sequence[Path]) -> list[str]:
-        out = []
-        for path in journals:
-            for event in read_journal(path):
-                if event.type == "fault" and event.event == "inject_failed" and event.source == "runner":
-                    out.append(f"{event.get('fault')} could not be injected: {event.get('error')}")
-        return out
+
+def _evaluate(
+    scenario: Scenario,
+    prom: Prometheus | None,
+    start: datetime,
+    end: datetime,
+    own: Path,
+    journals: Sequence[Path],
+) -> verdict.Evaluation:
+    """The one evaluator (chaos.verdict) on the drill's journals and the stack's Prometheus."""
+    telemetry = verdict.fetch(prom, start, end) if prom is not None else None
+    events = [e for path in journals for e in read_journal(path)]
+    return verdict.evaluate(
+        scenario.expectations, events, telemetry, start, end, run_events=read_journal(own), ending=True
+    )

@@ -109,7 +109,7 @@ class LoadStopped:
 @dataclass(frozen=True)
 class ExpectationChecked:
     expectation: str
-    met: bool
+    met: bool | None  # None: could not be measured
     expected: Any
     measured: Any
 

@@ -12,8 +12,9 @@ import aiohttp
 
 from chaos.runner import events as ev
 from chaos.runner.events import EventBus
-from chaos.runner.probes import Prometheus, PrometheusError, check_http
+from chaos.runner.probes import check_http
 from chaos.scenario.model import HttpGuardrail, PromQLGuardrail
+from crashlab.prometheus import Prometheus, PrometheusError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ async def check(
     if prom is None:
         return Breach(False, None, "no Prometheus")
     try:
-        samples = await prom.query(guard.promql)
+        samples = await asyncio.to_thread(prom.query, guard.promql)
     except PrometheusError as exc:
         return Breach(False, None, str(exc))
     above, below = guard.abort_when.above, guard.abort_when.below

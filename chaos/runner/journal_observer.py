@@ -105,7 +105,7 @@ class JournalObserver:
             case ev.ExpectationChecked():
                 j.write(
                     "expectation",
-                    "met" if event.met else "failed",
+                    {True: "met", False: "failed", None: "unmeasured"}[event.met],
                     expectation=event.expectation,
                     expected=event.expected,
                     measured=event.measured,

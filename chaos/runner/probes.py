@@ -1,8 +1,10 @@
-"""Steady-state probes and guardrail checks: a PromQL query against the stack's Prometheus, or an
-HTTP request; URLs may use ``{game}``, ``{odds}``, ``{prometheus}`` (filled from the stack)."""
+"""Steady-state probes and guardrail checks: a PromQL query against the stack's Prometheus (through the
+one client, crashlab.prometheus), or an HTTP request; URLs may use ``{game}``, ``{odds}``,
+``{prometheus}`` (filled from the stack)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,52 +14,7 @@ import aiohttp
 
 from chaos.scenario.model import HttpCheck, HttpProbe, PromQLProbe, Tolerance
 from crashlab.errors import CrashlabError
-
-
-class PrometheusError(CrashlabError):
-    """A query to the stack's Prometheus failed; the message names the query."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    labels: dict[str, str]
-    value: float
-
-
-class Prometheus:
-    """The few Prometheus HTTP API calls the runner needs (instant queries)."""
-
-    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-
-    async def query(self, promql: str, at: float | None = None, timeout_s: float = 5.0) -> list[Sample]:
-        params = {"query": promql}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        url = f"{self.base_url}/api/v1/query"
-        try:
-            async with self.session.get(
-                url, params=params, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as r:
-                body = await r.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise PrometheusError(f"query {promql!r} at {url} failed: {exc!r}") from exc
-        if body.get("status") != "success":
-            raise PrometheusError(f"query {promql!r} at {url}: {body.get('error', body)}")
-        data = body["data"]
-        if data["resultType"] == "scalar":
-            return [Sample({}, float(data["result"][1]))]
-        if data["resultType"] != "vector":
-            raise PrometheusError(f"query {promql!r}: expected an instant vector, got {data['resultType']}")
-        return [Sample(dict(item["metric"]), float(item["value"][1])) for item in data["result"]]
-
-    async def scalar(self, promql: str, at: float | None = None) -> float | None:
-        """The first series' value (None when the query returns nothing or NaN)."""
-        samples = await self.query(promql, at)
-        if not samples or math.isnan(samples[0].value):
-            return None
-        return samples[0].value
+from crashlab.prometheus import Prometheus, PrometheusError
 
 
 def fill_url(template: str, urls: Mapping[str, str]) -> str:
@@ -108,7 +65,7 @@ async def run_probe(
     if prom is None:
         return ProbeResult(False, None, "this stack has no Prometheus")
     try:
-        samples = await prom.query(probe.promql)
+        samples = await asyncio.to_thread(prom.query, probe.promql)
     except PrometheusError as exc:
         return ProbeResult(False, None, str(exc))
     if not samples:

@@ -54,7 +54,9 @@ class Progress:
             case ev.GuardrailTripped():
                 self._line(f"[red bold]guardrail tripped[/] {event.guardrail}: {event.detail or event.value}")
             case ev.ExpectationChecked():
-                mark = "[green]met[/]" if event.met else "[red]FAILED[/]"
+                mark = {True: "[green]met[/]", False: "[red]FAILED[/]", None: "[yellow]NOT MEASURED[/]"}[
+                    event.met
+                ]
                 self._line(
                     f"expectation {event.expectation}: {mark} "
                     f"(expected {event.expected}, measured {event.measured})"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reports.analysis.impact import PLAYER_BAD, Impact
+from chaos.verdict import PLAYER_BAD
+from reports.analysis.impact import Impact
 from reports.analysis.series import cumulative_increase
 from reports.inputs import Inputs
 from reports.model import Series

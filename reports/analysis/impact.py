@@ -4,9 +4,9 @@ crashes, restarts, panics."""
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 
+from chaos import verdict
 from reports.analysis.series import (
     bucket_quantile,
     counter_increase,
@@ -16,8 +16,6 @@ from reports.analysis.series import (
 )
 from reports.inputs import Inputs
 from reports.model import Marker
-
-CRASH_REASONS = ("panic", "oom", "killed", "crash")
 
 
 @dataclass
@@ -88,23 +86,15 @@ def _latency_quantiles(inputs: Inputs) -> tuple[float | None, float | None, floa
     return (bucket_quantile(0.5, buckets), bucket_quantile(0.95, buckets), bucket_quantile(0.99, buckets))
 
 
-PLAYER_BAD = ("timeout", "connection", "http_5xx")
-
-
 def _players(inputs: Inputs, impact: Impact) -> None:
-    """The players' view: bad = timeout, connection error or 5xx (as the player-availability SLO)."""
-    prom = inputs.prom
-    if prom is None or not prom.get("client_requests_raw"):
+    """The players' view (the evaluator's counts: bad = timeout, connection error or 5xx)."""
+    prom, telemetry = inputs.prom, inputs.telemetry
+    view = verdict.players_view(telemetry, inputs.ctx.window.start) if telemetry else None
+    if prom is None or view is None:
         return
-    by_outcome = increases_by(prom.get("client_requests_raw"), "outcome", inputs.t0)
-    total = sum(by_outcome.values())
-    if total <= 0:
-        return
-    failed = sum(v for k, v in by_outcome.items() if k in PLAYER_BAD)
-    impact.players_outcomes = {k: round(v) for k, v in sorted(by_outcome.items()) if round(v) > 0}
-    impact.players_requests = round(total)
-    impact.players_failed = round(failed)
-    impact.availability_players = 1.0 - failed / total
+    impact.players_outcomes = view.by
+    impact.players_requests, impact.players_failed = view.requests, view.failed
+    impact.availability_players = view.ratio
     errors, rate = prom.one("client_error_rate"), prom.one("client_request_rate")
     if errors is None and rate is not None:
         impact.players_availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
@@ -112,69 +102,44 @@ def _players(inputs: Inputs, impact: Impact) -> None:
         impact.players_availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
 
 
-def _crashes_from_journal(inputs: Inputs, impact: Impact) -> bool:
-    # like the drill runner: in the drill window, one per (time, service, pid)
-    lo, hi = inputs.ctx.window.start, inputs.ctx.window.end
-    exits = list(
-        {
-            (e.ts, str(e.get("service")), e.get("pid")): e
-            for e in inputs.journal
-            if e.type == "process" and e.event == "exited" and lo <= e.ts <= hi
-        }.values()
-    )
-    restarts = [
-        e for e in inputs.journal if e.type == "process" and e.event == "restarted" and lo <= e.ts <= hi
-    ]
-    if not exits and not any(e.type == "process" for e in inputs.journal):
-        return False
-    reasons: Counter[str] = Counter()
-    for e in exits:
-        reason = str(e.get("reason") or "crash")
-        if reason == "clean":
-            continue
-        reasons[reason] += 1
-        code = e.get("exit_code")
-        label = f"{e.get('service', '?')} exited: {reason}" + (f" (exit {code})" if code is not None else "")
-        impact.crash_markers.append(Marker(e.ts.timestamp(), "crash", label))
-    for e in restarts:
+def _server(inputs: Inputs, impact: Impact) -> None:
+    """The game's own counters (the evaluator's counts: failed = 5xx)."""
+    prom, telemetry = inputs.prom, inputs.telemetry
+    view = verdict.server_view(telemetry, inputs.ctx.window.start) if telemetry else None
+    if prom is None or view is None:
+        return
+    impact.status_counts = view.by
+    impact.requests_total, impact.requests_failed = view.requests, view.failed
+    impact.availability_server = view.ratio
+    errors, rate = prom.one("error_rate"), prom.one("request_rate")
+    if errors is None and rate is not None:  # no 5xx series at all: every answer was good
+        impact.availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
+    else:
+        impact.availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
+
+
+def _crashes(inputs: Inputs, impact: Impact) -> None:
+    """The evaluator's crash rule (services only, not clean, in the window, once each)."""
+    window = inputs.ctx.window
+    found = verdict.count_crashes(inputs.journal, inputs.telemetry, window.start, window.end)
+    impact.crashes, impact.crash_reasons, impact.restarts = found.count, found.reasons, found.restarts
+    impact.crash_source = found.source or "journal"
+    for c in found.crashes:
+        label = f"{c.service} exited: {c.reason}" + (
+            f" (exit {c.exit_code})" if c.exit_code is not None else ""
+        )
+        impact.crash_markers.append(Marker(c.ts.timestamp(), "crash", label))
+    for e in verdict.restarts(inputs.journal, window.start, window.end):
         impact.restart_markers.append(
             Marker(e.ts.timestamp(), "restart", f"{e.get('service', '?')} restarted")
         )
-    impact.crashes = sum(reasons.values())
-    impact.crash_reasons = dict(reasons)
-    impact.restarts = len(restarts)
-    impact.crash_source = "journal"
-    return True
-
-
-def _crashes_from_prometheus(inputs: Inputs, impact: Impact) -> None:
-    prom = inputs.prom
-    if prom is None:
-        return
-    reasons = increases_by(prom.get("exits_raw"), "reason", inputs.t0)
-    impact.crash_reasons = {r: round(n) for r, n in reasons.items() if r != "clean" and round(n) > 0}
-    impact.crashes = sum(impact.crash_reasons.values())
-    impact.restarts = round(total_increase(prom.get("restarts_raw"), inputs.t0))
-    impact.crash_source = "prometheus"
 
 
 def analyse_impact(inputs: Inputs) -> Impact:
     impact = Impact()
     prom = inputs.prom
     t0 = inputs.t0
-    if prom is not None and "requests_raw" in prom.results:
-        by_status = increases_by(prom.get("requests_raw"), "status", t0)
-        impact.status_counts = {k: round(v) for k, v in sorted(by_status.items()) if round(v) > 0}
-        total = sum(by_status.values())
-        failed = sum(v for k, v in by_status.items() if k.startswith("5"))
-        impact.requests_total = round(total)
-        impact.requests_failed = round(failed)
-        impact.availability_server = 1.0 - failed / total if total > 0 else None
-        errors, rate = prom.one("error_rate"), prom.one("request_rate")
-        if errors is None and rate is not None:  # no 5xx series at all: every answer was good
-            impact.availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
-        else:
-            impact.availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
+    _server(inputs, impact)
     impact.p50_s, impact.p95_s, impact.p99_s = _latency_quantiles(inputs)
     if prom is not None:
         if "degraded_raw" in prom.results:
@@ -210,8 +175,7 @@ def analyse_impact(inputs: Inputs) -> Impact:
     else:
         impact.availability = impact.availability_server
         impact.sli_availability_series = impact.availability_series
-    if not _crashes_from_journal(inputs, impact):
-        _crashes_from_prometheus(inputs, impact)
+    _crashes(inputs, impact)
     panic_exits = impact.crash_reasons.get("panic", 0)
     if impact.recovered_panics is not None or panic_exits:
         impact.panics = (impact.recovered_panics or 0) + panic_exits

@@ -3,59 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
+from crashlab.prometheus import counter_increase, cumulative_increase, increases_by, total_increase
 from reports.model import Series, Span
 
-
-def counter_increase(series: Series, window_start: float) -> float:
-    """How much a counter grew over the window, across process restarts.
-
-    Points at or before ``window_start`` only give the baseline (the raw queries start a little before
-    the window for that). A series with no point before the window was born inside it (a process started
-    during the drill), so its first value counts in full; a drop is a restart (a new process counts from
-    0 again), as in Prometheus' own ``increase``.
-    """
-    total = 0.0
-    prev: float | None = None
-    for t, v in series.points:
-        if t <= window_start:
-            prev = v
-            continue
-        total += v if prev is None or v < prev else v - prev
-        prev = v
-    return total
-
-
-def cumulative_increase(series: Iterable[Series], window_start: float) -> list[tuple[float, float]]:
-    """The summed running increase of counters over the window (same rules as counter_increase)."""
-    deltas: dict[float, float] = {}
-    for s in series:
-        prev: float | None = None
-        for t, v in s.points:
-            if t <= window_start:
-                prev = v
-                continue
-            deltas[t] = deltas.get(t, 0.0) + (v if prev is None or v < prev else v - prev)
-            prev = v
-    out = []
-    running = 0.0
-    for t in sorted(deltas):
-        running += deltas[t]
-        out.append((t, running))
-    return out
-
-
-def increases_by(series: Iterable[Series], label: str, window_start: float) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for s in series:
-        key = s.labels.get(label, "")
-        out[key] = out.get(key, 0.0) + counter_increase(s, window_start)
-    return out
-
-
-def total_increase(series: Iterable[Series], window_start: float) -> float:
-    return sum(counter_increase(s, window_start) for s in series)
+__all__ = [
+    "bucket_quantile",
+    "counter_increase",
+    "cumulative_increase",
+    "increases_by",
+    "intervals",
+    "median",
+    "peak",
+    "ratio_series",
+    "slope",
+    "total_increase",
+]
 
 
 def ratio_series(

@@ -65,12 +65,8 @@ def _rel(inputs: Inputs, ts: float) -> str:
 def check_signals(
     signals: list[str], inputs: Inputs, impact: Impact, times: Times, mech: Mechanisms
 ) -> list[SignalCheck]:
-    expected = inputs.ctx.scenario.get("expectations")
-    named = [
-        str(n)
-        for key in ("alerts_fired", "alerts_not_fired")
-        for n in ((expected.get(key) or []) if isinstance(expected, dict) else [])
-    ]
+    scenario = inputs.ctx.scenario
+    named = [*scenario.expectations.alerts_fired, *scenario.expectations.alerts_not_fired] if scenario else []
     known = rule_alerts() | set(named)
 
     def alerts(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chaos import verdict
 from reports.analysis.impact import Impact
 from reports.analysis.series import intervals
 from reports.inputs import Inputs
@@ -114,26 +115,16 @@ def fault_windows(inputs: Inputs) -> list[FaultWindow]:
 
 
 def _alerts(inputs: Inputs, times: Times) -> None:
-    first: dict[str, float] = {}
+    """Which alerts fired and when first: the evaluator's alert-window rule; their spans from ALERTS."""
+    window = inputs.ctx.window
+    fired = verdict.alerts_fired(inputs.journal, inputs.telemetry, window.start, window.end)
+    times.alerts_fired = {name: a.first for name, a in fired.items()}
+    times.alert_severity = {name: a.severity for name, a in fired.items() if a.severity}
     if inputs.prom is not None:
         for s in inputs.prom.get("alerts"):
             name = s.labels.get("alertname", "alert")
-            if s.labels.get("severity"):
-                times.alert_severity.setdefault(name, s.labels["severity"])
-            if s.points:
-                first[name] = min(first.get(name, s.points[0][0]), s.points[0][0])
             for span in intervals(s.points, lambda v: v > 0, inputs.step):
                 times.alert_spans.append(Span(span.start, span.end, name))
-    for e in inputs.journal:
-        if e.type == "alert" and e.event == "firing":
-            name = str(e.get("alert") or "alert")
-            labels = e.get("labels")
-            severity = e.get("severity") or (labels.get("severity") if isinstance(labels, dict) else None)
-            if severity:
-                times.alert_severity.setdefault(name, str(severity))
-            ts = e.ts.timestamp()
-            first[name] = min(first.get(name, ts), ts)
-    times.alerts_fired = dict(sorted(first.items(), key=lambda kv: kv[1]))
     times.alert_markers = [
         Marker(ts, "alert", f"alert {name} firing") for name, ts in times.alerts_fired.items()
     ]

@@ -150,7 +150,12 @@ def blinded(report: Report) -> Report:
             findings=[replace(f, detail=b.text(f.detail)) for f in report.mechanisms.findings],
         ),
         evidence=_evidence(b, report.evidence),
-        expectations=[replace(e, measured=b.text(e.measured)) for e in report.expectations],
+        evaluation=replace(
+            report.evaluation,
+            checks=[replace(c, measured_text=b.text(c.measured_text)) for c in report.expectations],
+            failures=[b.text(x) for x in report.evaluation.failures],
+            reason=b.text(report.evaluation.reason),
+        ),
         actions=[b.text(a) for a in report.actions],
         root_cause=[b.text(x) for x in report.root_cause],
         contributing=[b.text(x) for x in report.contributing],

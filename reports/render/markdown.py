@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from reports.analysis.signals import SignalCheck, check_signals
 from reports.analysis.times import DEFINITIONS
 from reports.build import Report
@@ -9,9 +11,14 @@ from reports.headline import headline
 from reports.render import format as fmt
 from reports.render.blind import blinded, reveal
 
+_CLOSE = re.compile(r"(?<!-)>")
+
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a table cell or a line: no HTML (``<`` and a closing ``>`` as entities), an arrow ``->``
+    as written."""
+    out = str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return _CLOSE.sub("&gt;", out)
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -92,7 +99,7 @@ def render_markdown(report: Report) -> str:
         "## Summary",
         "",
     ]
-    lines += [f"- {_cell(line).replace('-&gt;', '→')}" for line in headline(report)] + [""]
+    lines += [f"- {_cell(line)}" for line in headline(report)] + [""]
     players = i.availability_source == "players"
     lines += _table(
         ["verdict", "duration", "TTD", "TTM", "TTR", "failed requests", "budget burned", "crashes"],
@@ -221,7 +228,12 @@ def render_markdown(report: Report) -> str:
     lines += _table(
         ["expectation", "expected", "measured", "met"],
         [
-            [e.name, e.expected, e.measured, "yes" if e.met else ("unknown" if e.met is None else "**no**")]
+            [
+                e.title,
+                e.expected_text,
+                e.measured_text,
+                "yes" if e.met else ("unknown" if e.met is None else "**no**"),
+            ]
             for e in report.expectations
         ]
         or [["none set", "", "", ""]],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,9 +54,10 @@ def _num(text: str | None) -> float | None:
     if text is None or text.strip() in ("", "N/A"):
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def to_line(raw: dict[str, Any], service: str) -> LogLine | None:
         code=str(raw.get("code") or ""),
         trace_id=str(raw.get("trace_id") or ""),
         status=int(status)
-        if isinstance(status, int | float) or (isinstance(status, str) and status.isdigit())
+        if (isinstance(status, int | float) and math.isfinite(status))
+        or (isinstance(status, str) and status.isdigit())
         else None,
         raw=raw,
     )
@@ -87,7 +89,7 @@ def load_log_files(directory: Path, window: Window, slack_s: float = 5.0) -> Log
                     data.lines_total += 1
                     try:
                         raw = json.loads(text)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         data.unparsable += 1
                         continue
                     if not isinstance(raw, dict):
@@ -125,13 +127,22 @@ def load_loki(
     except (requests.RequestException, ValueError) as exc:
         return SourceProblem("logs", f"Loki {url}: {type(exc).__name__}: {exc}")
     data = LogData(origin=f"loki {url}", lines_total=0, errors=[])
-    for stream in body.get("data", {}).get("result", []):
-        service = str(stream.get("stream", {}).get("service", ""))
-        for ts_ns, text in stream.get("values", []):
+    found = body.get("data") if isinstance(body, dict) else None
+    streams = found.get("result") if isinstance(found, dict) else None
+    for stream in streams if isinstance(streams, list) else []:
+        if not isinstance(stream, dict):
+            continue
+        labels = stream.get("stream")
+        service = str(labels.get("service", "")) if isinstance(labels, dict) else ""
+        values = stream.get("values")
+        for pair in values if isinstance(values, list) else []:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)):
+                continue
+            ts_ns, text = pair
             data.lines_total += 1
             try:
                 raw = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raw = {"msg": text, "level": "error"}
             if not isinstance(raw, dict):
                 raw = {"msg": str(raw), "level": "error"}

@@ -1,14 +1,17 @@
-"""Prometheus: range queries over the drill window through prometheus-api-client.
+"""Prometheus: what the report reads over the drill window, through the one client (crashlab.prometheus).
 
 The live Prometheus named in ``manifest.json`` (``urls.prometheus``) is asked first. When it does not
-answer, :class:`ReplayPrometheus` starts ``/usr/bin/prometheus`` on a copy of the run's own TSDB
-(``runs/<id>/prometheus/data``) on a free loopback port, so a report can be rendered again days later.
+answer, or has nothing for the window, :class:`ReplayPrometheus` starts the ``prometheus`` binary (found
+like the local stack finds it: ``$CRASHLAB_PROMETHEUS_BIN``, else ``PATH``) on a copy of the run's own
+TSDB (``runs/<id>/prometheus/data``) on a free loopback port, so a report can be rendered again days later.
+
+Counters are read as raw samples (exact totals across restarts); the evaluator's series (chaos.verdict)
+are fetched once and shared with it, so the page and the verdict count the same requests.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import signal
@@ -18,27 +21,41 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import requests
 import yaml
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
-from reports.model import Series, SourceProblem, Window
+from chaos import verdict
+from crashlab.errors import CrashlabError
+from crashlab.prometheus import Exemplar, Prometheus, PrometheusError, Series
+from reports.model import SourceProblem, Window
 from stack.prometheus.generate import CLIENT_BAD_OUTCOMES
 
-PROMETHEUS_BIN = os.environ.get("CRASHLAB_PROMETHEUS_BIN", "/usr/bin/prometheus")
-#: Requests a user sent (probes, scrapes and the admin API are not user traffic).
-ROUTES = 'route!~"/healthz|/readyz|/metrics|/admin.*"'
+#: the user requests: the SLOs' route (probes, scrapes and the admin API are not user traffic)
+ROUTES = verdict.PLAY
 #: the players' bad outcomes, as the player-availability SLO counts them (4xx are the players' own)
 CLIENT_BAD = f'outcome=~"{CLIENT_BAD_OUTCOMES}"'
-#: how many steps before the window the raw counter queries start (their baseline)
-RAW_PAD_STEPS = 5
+#: the evaluator's raw series, under the names the analysis uses
+SHARED = {
+    "requests_raw": "server",
+    "client_requests_raw": "players",
+    "degraded_raw": "degraded",
+    "exits_raw": "exits",
+    "restarts_raw": "restarts",
+}
+
+
+def raw_queries() -> dict[str, str]:
+    """The counters read as raw samples (plain selectors) besides the evaluator's."""
+    return {
+        "latency_buckets_raw": f"rps_http_request_duration_seconds_bucket{{{ROUTES}}}",
+        "dependency_raw": "rps_dependency_requests_total",
+        "dependency_timeouts_raw": 'rps_dependency_requests_total{outcome="timeout"}',
+        "panics_raw": "rps_panics_total",
+        "rounds_raw": "rps_rounds_total",
+    }
 
 
 def range_queries(rate_window: str, latency_target: float) -> dict[str, str]:
@@ -47,19 +64,15 @@ def range_queries(rate_window: str, latency_target: float) -> dict[str, str]:
     hist = f"rps_http_request_duration_seconds_bucket{{{ROUTES}}}"
     dep_hist = "rps_dependency_request_duration_seconds_bucket"
     return {
-        "requests_raw": f"rps_http_requests_total{{{ROUTES}}}",
         "request_rate": f"sum(rate(rps_http_requests_total{{{ROUTES}}}[{w}]))",
         "error_rate": f'sum(rate(rps_http_requests_total{{{ROUTES},status=~"5.."}}[{w}]))',
-        "latency_buckets_raw": f"sum by (le, job, instance) ({hist})",
         "p50": f"histogram_quantile(0.5, sum by (le) (rate({hist}[{w}])))",
         "p95": f"histogram_quantile(0.95, sum by (le) (rate({hist}[{w}])))",
         "p99": f"histogram_quantile(0.99, sum by (le) (rate({hist}[{w}])))",
         "latency_slo_quantile": f"histogram_quantile({latency_target:g}, sum by (le) (rate({hist}[{w}])))",
-        "dependency_raw": "rps_dependency_requests_total",
         "dependency_rate": f"sum(rate(rps_dependency_requests_total[{w}]))",
         "dependency_retry_rate": f"sum(rate(rps_dependency_retries_total[{w}]))",
         "dependency_p99": f"histogram_quantile(0.99, sum by (le) (rate({dep_hist}[{w}])))",
-        "dependency_timeouts_raw": 'rps_dependency_requests_total{outcome="timeout"}',
         "in_flight": "sum(rps_http_requests_in_flight)",
         "dependency_in_flight": "sum(rps_dependency_in_flight)",
         "memory": 'max by (job) (process_resident_memory_bytes{job=~"game|odds"})',
@@ -70,28 +83,14 @@ def range_queries(rate_window: str, latency_target: float) -> dict[str, str]:
         "alerts": 'ALERTS{alertstate="firing"}',
         "fault_active": "crashlab_fault_active",
         "service_faults": 'max by (__name__, fault) ({__name__=~"rps_active_faults|odds_active_faults"})',
-        "panics_raw": "rps_panics_total",
-        "degraded_raw": "rps_degraded_answers_total",
         "degraded_rate": f"sum(rate(rps_degraded_answers_total[{w}]))",
-        "rounds_raw": "rps_rounds_total",
-        "exits_raw": "crashlab_process_exits_total",
-        "restarts_raw": "crashlab_process_restarts_total",
         "process_up": "crashlab_process_up",
         # how old the newest scrape is: above a few scrape intervals, Prometheus recorded nothing
         "scrape_age": "min(time() - timestamp(up))",
         # the players' view (the load generator's counters): what a load balancer would count
-        "client_requests_raw": "crashlab_client_requests_total",
-        "client_request_rate": f"sum(rate(crashlab_client_requests_total[{w}]))",
-        "client_error_rate": f"sum(rate(crashlab_client_requests_total{{{CLIENT_BAD}}}[{w}]))",
+        "client_request_rate": f"sum(rate(crashlab_client_requests_total{{{ROUTES}}}[{w}]))",
+        "client_error_rate": f"sum(rate(crashlab_client_requests_total{{{ROUTES},{CLIENT_BAD}}}[{w}]))",
     }
-
-
-@dataclass(frozen=True)
-class Exemplar:
-    ts: float
-    value: float
-    trace_id: str
-    labels: dict[str, str]
 
 
 @dataclass
@@ -102,9 +101,16 @@ class PromData:
     rate_window: str
     queries: dict[str, str]
     results: dict[str, list[Series]]
+    #: the evaluator's series (chaos.verdict.fetch), shared with the verdict
+    telemetry: verdict.Telemetry
     #: query name -> why it failed (the rest of the report still renders)
     errors: dict[str, str] = field(default_factory=dict)
     exemplars: list[Exemplar] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """No sample at all in the window: nothing was recorded (or the TSDB could not be read)."""
+        return not any(s.points for series in self.results.values() for s in series)
 
     def get(self, name: str) -> list[Series]:
         return self.results.get(name, [])
@@ -146,95 +152,36 @@ def scrape_interval(manifest: dict[str, Any], prometheus_dir: Path) -> float:
     return 5.0
 
 
-def _client(url: str, timeout_s: float) -> PrometheusConnect:
-    return PrometheusConnect(
-        url=url, disable_ssl=True, retry=Retry(total=1, backoff_factor=0.1), timeout=timeout_s
-    )
-
-
-def is_ready(url: str, timeout_s: float = 2.0) -> str | None:
-    """None when Prometheus at ``url`` answers, else why not."""
-    try:
-        with requests.Session() as session:
-            resp = session.get(f"{url}/-/ready", timeout=timeout_s)
-            return None if resp.status_code == 200 else f"HTTP {resp.status_code} from {url}/-/ready"
-    except requests.RequestException as exc:
-        return f"{url} does not answer ({type(exc).__name__})"
-
-
-def _to_series(raw: list[dict[str, Any]]) -> list[Series]:
-    out = []
-    for item in raw:
-        points = [(float(t), float(v)) for t, v in item.get("values", []) if v not in ("NaN", "+Inf", "-Inf")]
-        out.append(Series(labels=dict(item.get("metric", {})), points=points))
-    return out
-
-
 def query_all(
-    url: str,
+    prom: Prometheus,
     window: Window,
     queries: dict[str, str],
+    raws: dict[str, str],
     step_s: float,
     *,
-    timeout_s: float = 15.0,
     workers: int = 4,
 ) -> tuple[dict[str, list[Series]], dict[str, str]]:
+    """Every range query over the window and every raw counter (from PAD_S before it), 4 at a time."""
     results: dict[str, list[Series]] = {}
     errors: dict[str, str] = {}
-
-    # raw counters start a few steps early: their baseline is the last value before the window
-    early = window.start - timedelta(seconds=RAW_PAD_STEPS * step_s)
+    since = window.start_s - verdict.PAD_S
 
     def run(item: tuple[str, str]) -> tuple[str, list[Series] | str]:
         name, expr = item
-        client = _client(url, timeout_s)
         try:
-            begin = early if name.endswith("_raw") else window.start
-            raw = client.custom_query_range(expr, begin, window.end, step=f"{step_s:g}s")
-            return name, _to_series(raw)
-        except (PrometheusApiClientException, requests.RequestException, ValueError) as exc:
-            return name, f"{type(exc).__name__}: {str(exc)[:300]}"
-        finally:
-            client.close()
+            if name in raws:
+                return name, prom.raw(expr, since, window.end)
+            return name, prom.query_range(expr, window.start, window.end, step_s)
+        except PrometheusError as exc:
+            return name, str(exc)[:400]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for name, value in pool.map(run, queries.items()):
+        for name, value in pool.map(run, [*queries.items(), *raws.items()]):
             if isinstance(value, str):
                 errors[name] = value
             else:
                 results[name] = value
     return results, errors
-
-
-def query_exemplars(url: str, window: Window, timeout_s: float = 10.0) -> list[Exemplar]:
-    params = {
-        "query": f"rps_http_request_duration_seconds_bucket{{{ROUTES}}}",
-        "start": f"{window.start_s:.3f}",
-        "end": f"{window.end_s:.3f}",
-    }
-    try:
-        with requests.Session() as session:
-            resp = session.get(f"{url}/api/v1/query_exemplars", params=params, timeout=timeout_s)
-            if resp.status_code != 200:
-                return []
-            body = resp.json()
-    except (requests.RequestException, ValueError):
-        return []
-    out = []
-    for group in body.get("data") or []:
-        for ex in group.get("exemplars") or []:
-            labels = dict(ex.get("labels") or {})
-            trace_id = labels.get("trace_id") or labels.get("traceID") or ""
-            if trace_id:
-                out.append(
-                    Exemplar(
-                        ts=float(ex["timestamp"]),
-                        value=float(ex["value"]),
-                        trace_id=trace_id.lower(),
-                        labels=dict(group.get("seriesLabels") or {}),
-                    )
-                )
-    return out
 
 
 def _free_port() -> int:
@@ -269,8 +216,10 @@ class ReplayPrometheus:
         self.stop()
 
     def start(self) -> None:
-        if not Path(PROMETHEUS_BIN).exists():
-            raise RuntimeError(f"{PROMETHEUS_BIN} not found (install the prometheus package)")
+        # the local stack's lookup ($CRASHLAB_PROMETHEUS_BIN, else PATH); StackError says how to install it
+        from stack.local.launch import prometheus_binary
+
+        binary = prometheus_binary()
         self._tmp = tempfile.TemporaryDirectory(prefix="crashlab-replay-")
         root = Path(self._tmp.name)
         data = root / "data"
@@ -282,7 +231,7 @@ class ReplayPrometheus:
         self._log = (root / "prometheus.log").open("wb")
         self._proc = subprocess.Popen(
             [
-                PROMETHEUS_BIN,
+                binary,
                 f"--config.file={config}",
                 f"--storage.tsdb.path={data}",
                 "--storage.tsdb.retention.time=100y",
@@ -298,14 +247,15 @@ class ReplayPrometheus:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(
-                    f"replay Prometheus exited with {self._proc.returncode}: {self._log_tail()}"
+                    f"replay Prometheus exited with {self._proc.returncode}: {self.log_tail()}"
                 )
-            if is_ready(self.url, timeout_s=1.0) is None:
+            if Prometheus(self.url).ready(timeout_s=1.0) is None:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"replay Prometheus on {self.url} not ready after {self.ready_timeout_s:g}s")
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
+        """The last lines Prometheus logged (warnings and errors)."""
         if self._tmp is None:
             return ""
         text = (Path(self._tmp.name) / "prometheus.log").read_text(encoding="utf-8", errors="replace")
@@ -332,17 +282,37 @@ class ReplayPrometheus:
 def collect(
     url: str, replayed: bool, window: Window, step_s: float, rate_window: str, latency_target: float
 ) -> PromData:
-    queries = range_queries(rate_window, latency_target)
-    results, errors = query_all(url, window, queries, step_s)
+    prom = Prometheus(url, timeout_s=15.0)
+    queries, raws = range_queries(rate_window, latency_target), raw_queries()
+    telemetry = verdict.fetch(prom, window.start, window.end)
+    results, errors = query_all(prom, window, queries, raws, step_s)
+    for mine, name in SHARED.items():
+        if telemetry.has(name):
+            results[mine] = telemetry.get(name)
+        elif name in telemetry.errors:
+            errors[mine] = telemetry.errors[name]
+    shown = {**queries, **raws}
+    shown.update({mine: verdict.SELECTORS[name] for mine, name in SHARED.items()})
+    shown["alerts (verdict)"] = verdict.SELECTORS["alerts"]
+    shown["max p99 (verdict)"] = verdict.p99_query(window.start, window.end)
+    if "p99" in telemetry.errors:
+        errors["max p99 (verdict)"] = telemetry.errors["p99"]
+    try:
+        exemplars = prom.exemplars(
+            f"rps_http_request_duration_seconds_bucket{{{ROUTES}}}", window.start, window.end
+        )
+    except PrometheusError:
+        exemplars = []
     return PromData(
         url=url,
         replayed=replayed,
         step_s=step_s,
         rate_window=rate_window,
-        queries=queries,
+        queries=shown,
         results=results,
+        telemetry=telemetry,
         errors=errors,
-        exemplars=query_exemplars(url, window),
+        exemplars=exemplars,
     )
 
 
@@ -355,18 +325,20 @@ def load_prometheus(
     *,
     replay: bool | None = None,
 ) -> PromData | SourceProblem:
-    """Ask the live Prometheus, else replay the run's TSDB; ``replay=True`` forces the replay."""
+    """Ask the live Prometheus, else replay the run's TSDB; ``replay=True`` forces the replay. A Prometheus
+    without a single sample in the window is a problem (a corrupt or foreign TSDB), not a source."""
     step = choose_step(window.duration_s)
     interval = scrape_interval(manifest, data_dir.parent)
     rate_window = f"{max(4 * interval, 2 * step):g}s"
     why_live = "replay asked for" if replay is True else "no Prometheus URL in manifest.json"
     if live_url and replay is not True:
-        why = is_ready(live_url)
+        why = Prometheus(live_url).ready()
         if why is None:
             data = collect(live_url, False, window, step, rate_window, latency_target)
-            if data.results or replay is False:
+            if not data.empty or replay is False:
                 return data
-            why_live = f"{live_url}: every query failed ({next(iter(data.errors.values()), '')})"
+            first = next(iter(data.errors.values()), "")
+            why_live = f"{live_url}: no sample in the drill window" + (f" ({first})" if first else "")
         else:
             why_live = why
     if replay is False:
@@ -375,6 +347,14 @@ def load_prometheus(
         return SourceProblem("prometheus", f"{why_live}; and no TSDB to replay at {data_dir}")
     try:
         with ReplayPrometheus(data_dir) as replica:
-            return collect(replica.url, True, window, step, rate_window, latency_target)
-    except (OSError, RuntimeError, shutil.Error) as exc:
+            data = collect(replica.url, True, window, step, rate_window, latency_target)
+            if data.empty:
+                tail = replica.log_tail()
+                return SourceProblem(
+                    "prometheus",
+                    f"{why_live}; the replay of {data_dir} holds no sample in the drill window "
+                    "(a corrupt or foreign TSDB?)" + (f": {tail}" if tail else ""),
+                )
+            return data
+    except (OSError, RuntimeError, shutil.Error, CrashlabError) as exc:
         return SourceProblem("prometheus", f"{why_live}; replay of {data_dir} failed: {exc}")

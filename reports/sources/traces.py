@@ -57,41 +57,60 @@ class TraceData:
         return any(s.error for s in self.traces.get(trace_id) or [])
 
 
-def _value(v: dict[str, Any]) -> Any:
+def _value(v: Any) -> Any:
+    if not isinstance(v, dict):
+        return None
     for key in ("stringValue", "intValue", "doubleValue", "boolValue"):
         if key in v:
             return v[key]
     return None
 
 
-def _attrs(items: Iterable[dict[str, Any]] | None) -> dict[str, Any]:
-    return {a.get("key", ""): _value(a.get("value") or {}) for a in items or []}
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else in an OTLP document is ignored, never a crash)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _is_error(status: dict[str, Any] | None) -> bool:
-    code = (status or {}).get("code")
-    return code in (2, "2", "STATUS_CODE_ERROR")
+def _attrs(items: Any) -> dict[str, Any]:
+    return {str(a.get("key", "")): _value(a.get("value")) for a in _dicts(items)}
+
+
+def _nanos(value: Any) -> float:
+    try:
+        return int(value) / 1e9
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _is_error(status: dict[str, Any]) -> bool:
+    return status.get("code") in (2, "2", "STATUS_CODE_ERROR")
 
 
 def spans_of(request: dict[str, Any]) -> Iterable[SpanRec]:
-    """The spans of one OTLP/JSON ``ExportTraceServiceRequest`` (or Tempo's ``batches`` form)."""
-    for rs in request.get("resourceSpans", request.get("batches", [])) or []:
-        resource = _attrs((rs.get("resource") or {}).get("attributes"))
-        service = str(resource.get("service.name", ""))
-        for ss in rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", [])) or []:
-            for sp in ss.get("spans", []) or []:
-                status = sp.get("status") or {}
+    """The spans of one OTLP/JSON ``ExportTraceServiceRequest`` (or Tempo's ``batches`` form); parts of
+    the wrong shape are skipped."""
+    for rs in _dicts(request.get("resourceSpans", request.get("batches"))):
+        resource = rs.get("resource")
+        service = str(
+            _attrs(resource.get("attributes") if isinstance(resource, dict) else None).get("service.name")
+            or ""
+        )
+        for ss in _dicts(rs.get("scopeSpans", rs.get("instrumentationLibrarySpans"))):
+            for sp in _dicts(ss.get("spans")):
+                raw_status = sp.get("status")
+                status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
+                attributes = sp.get("attributes")
                 yield SpanRec(
                     trace_id=str(sp.get("traceId", "")).lower(),
                     span_id=str(sp.get("spanId", "")).lower(),
                     parent_id=str(sp.get("parentSpanId", "") or "").lower(),
                     name=str(sp.get("name", "")),
                     service=service,
-                    start=int(sp.get("startTimeUnixNano", 0)) / 1e9,
-                    end=int(sp.get("endTimeUnixNano", 0)) / 1e9,
+                    start=_nanos(sp.get("startTimeUnixNano")),
+                    end=_nanos(sp.get("endTimeUnixNano")),
                     error=_is_error(status),
                     status_message=str(status.get("message", "")),
-                    raw_attributes=sp.get("attributes") or [],
+                    raw_attributes=_dicts(attributes),
                 )
 
 
@@ -111,7 +130,7 @@ def load_trace_files(directory: Path, window: Window, slack_s: float = 5.0) -> T
                         break
                     try:
                         request = json.loads(text)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         continue
                     if not isinstance(request, dict):
                         continue
@@ -137,7 +156,8 @@ def load_tempo(url: str, trace_ids: Iterable[str], timeout_s: float = 5.0) -> Tr
                 if resp.status_code != 200:
                     problems.append(f"{trace_id}: HTTP {resp.status_code}")
                     continue
-                for span in spans_of(resp.json()):
+                body = resp.json()
+                for span in spans_of(body) if isinstance(body, dict) else []:
                     traces.setdefault(span.trace_id, []).append(span)
             except (requests.RequestException, ValueError) as exc:
                 return SourceProblem("traces", f"Tempo {url}: {type(exc).__name__}: {exc}")
