@@ -16,6 +16,7 @@ from reports.analysis.series import (
 )
 from reports.inputs import Inputs
 from reports.model import Marker
+from reports.sources.prometheus import PromData
 
 
 @dataclass
@@ -86,36 +87,29 @@ def _latency_quantiles(inputs: Inputs) -> tuple[float | None, float | None, floa
     return (bucket_quantile(0.5, buckets), bucket_quantile(0.95, buckets), bucket_quantile(0.99, buckets))
 
 
-def _players(inputs: Inputs, impact: Impact) -> None:
-    """The players' view (the evaluator's counts: bad = timeout, connection error or 5xx)."""
-    prom, telemetry = inputs.prom, inputs.telemetry
-    view = verdict.players_view(telemetry, inputs.ctx.window.start) if telemetry else None
-    if prom is None or view is None:
-        return
-    impact.players_outcomes = view.by
-    impact.players_requests, impact.players_failed = view.requests, view.failed
-    impact.availability_players = view.ratio
-    errors, rate = prom.one("client_error_rate"), prom.one("client_request_rate")
-    if errors is None and rate is not None:
-        impact.players_availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
-    else:
-        impact.players_availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
+def _over_time(prom: PromData, errors: str, rate: str) -> list[tuple[float, float]]:
+    """Availability over time from an error rate and a request rate (no error series: all good)."""
+    bad, total = prom.one(errors), prom.one(rate)
+    if bad is None and total is not None:
+        return [(t, 1.0) for t, v in total.points if v > 0]
+    return [(t, 1.0 - v) for t, v in ratio_series(bad, total)]
 
 
-def _server(inputs: Inputs, impact: Impact) -> None:
-    """The game's own counters (the evaluator's counts: failed = 5xx)."""
-    prom, telemetry = inputs.prom, inputs.telemetry
-    view = verdict.server_view(telemetry, inputs.ctx.window.start) if telemetry else None
-    if prom is None or view is None:
+def _views(inputs: Inputs, impact: Impact) -> None:
+    """The players' and the server's counts (the evaluator's: the same the verdict uses)."""
+    prom, telemetry, start = inputs.prom, inputs.telemetry, inputs.ctx.window.start
+    if prom is None or telemetry is None:
         return
-    impact.status_counts = view.by
-    impact.requests_total, impact.requests_failed = view.requests, view.failed
-    impact.availability_server = view.ratio
-    errors, rate = prom.one("error_rate"), prom.one("request_rate")
-    if errors is None and rate is not None:  # no 5xx series at all: every answer was good
-        impact.availability_series = [(t, 1.0) for t, v in rate.points if v > 0]
-    else:
-        impact.availability_series = [(t, 1.0 - v) for t, v in ratio_series(errors, rate)]
+    if (server := verdict.server_view(telemetry, start)) is not None:
+        impact.status_counts = server.by
+        impact.requests_total, impact.requests_failed = server.requests, server.failed
+        impact.availability_server = server.ratio
+        impact.availability_series = _over_time(prom, "error_rate", "request_rate")
+    if (players := verdict.players_view(telemetry, start)) is not None:
+        impact.players_outcomes = players.by
+        impact.players_requests, impact.players_failed = players.requests, players.failed
+        impact.availability_players = players.ratio
+        impact.players_availability_series = _over_time(prom, "client_error_rate", "client_request_rate")
 
 
 def _crashes(inputs: Inputs, impact: Impact) -> None:
@@ -139,7 +133,7 @@ def analyse_impact(inputs: Inputs) -> Impact:
     impact = Impact()
     prom = inputs.prom
     t0 = inputs.t0
-    _server(inputs, impact)
+    _views(inputs, impact)
     impact.p50_s, impact.p95_s, impact.p99_s = _latency_quantiles(inputs)
     if prom is not None:
         if "degraded_raw" in prom.results:
@@ -167,7 +161,6 @@ def analyse_impact(inputs: Inputs) -> Impact:
             for h in locust.history
             if h.rps > 0 and inputs.t0 <= h.ts <= inputs.t1 + 5
         ]
-    _players(inputs, impact)
     if impact.availability_players is not None:
         impact.availability_source = "players"
         impact.availability = impact.availability_players
