@@ -168,6 +168,6 @@ def test_report_md_shows_arrows_as_written(tmp_path: Path) -> None:
     truth = synthesize(tmp_path, minutes=1, crashes=1)
     written = report_run(truth.run.path)
     md = written.markdown.read_text(encoding="utf-8")
-    assert f"(odds-stall -> {ALERT})" in md
+    assert f"odds-stall -> {ALERT}" in md
     assert "-&gt;" not in md and "→" not in md
     assert iso(truth.start)[:10] in md

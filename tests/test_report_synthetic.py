@@ -50,7 +50,7 @@ def test_figures_match_independent_counts(tmp_path: Path) -> None:
     anchors = set(re.findall(r'href="#trace-([0-9a-f]+)"', html))
     assert anchors and all(f'id="trace-{tid}"' in html for tid in anchors)  # no dangling trace link
     md = written.markdown.read_text(encoding="utf-8")
-    assert "## Summary" in md and f"{truth.requests_failed:,} of {truth.requests_total:,}" in md
+    assert "## Summary" in md and f"| {truth.requests_failed:,} | of {truth.requests_total:,}" in md
 
 
 def test_log_text_is_escaped(tmp_path: Path) -> None:

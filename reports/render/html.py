@@ -1,21 +1,38 @@
-"""The self-contained HTML page (Jinja2, autoescape on; inline CSS, SVG charts and a tiny script)."""
+"""The self-contained HTML page: the report's sections (reports/sections/) rendered block by block, every
+text escaped by markupsafe; the frame (inline CSS, the tiny cursor script) is a Jinja template."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from reports.analysis.signals import check_signals
-from reports.analysis.times import DEFINITIONS
-from reports.build import Report, summary
-from reports.headline import headline
-from reports.model import Marker, Span
+from reports.build import Report
+from reports.document import (
+    Block,
+    Cell,
+    Figure,
+    Fold,
+    Heading,
+    Items,
+    Legend,
+    Link,
+    Paragraph,
+    Quote,
+    Section,
+    Styled,
+    Table,
+    Tag,
+    Text,
+    Tiles,
+    Verbatim,
+    runs,
+)
 from reports.render import format as fmt
-from reports.render.blind import blinded, reveal
-from reports.render.charts import Chart, Line, render_chart
-from reports.render.links import grafana_explore, grafana_trace, prometheus_graph
+from reports.sections import page_of, sections
+
+_STYLE_TAGS = {"strong": ("<b>", "</b>"), "code": ("<code>", "</code>")}
 
 
 def environment() -> jinja2.Environment:
@@ -39,195 +56,126 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _mb(v: float) -> str:
-    return f"{v:.0f} MB"
-
-
-def _s(v: float) -> str:
-    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
-
-
-def build_charts(report: Report) -> list[Chart]:
-    prom = report.inputs.prom
-    slo = report.inputs.ctx.slo
-    impact = report.impact
-
-    def series(name: str) -> list[tuple[float, float]]:
-        s = prom.one(name) if prom else None
-        return list(s.points) if s else []
-
-    avail_values = [
-        v
-        for _, v in impact.availability_series
-        + impact.client_availability_series
-        + impact.players_availability_series
-    ]
-    players = impact.availability_source == "players"
-    avail_lines = (
-        [Line("players (load generator): the SLI", impact.players_availability_series)] if players else []
-    )
-    avail_lines += [
-        Line("server (its own counters)" + ("" if players else ": the SLI"), impact.availability_series),
-        Line("client (Locust)", impact.client_availability_series, dashed=True),
-    ]
-    charts = [
-        Chart(
-            "availability",
-            "Availability (good / all requests): as players saw it and as the server counted it"
-            if players
-            else "Availability (good / all requests), server's own counters",
-            avail_lines,
-            unit_fmt=lambda v: f"{v * 100:.1f}%",
-            hlines=[(slo.availability, f"SLO {slo.availability * 100:g}%")],
-            y_min=min([*avail_values, slo.availability - 0.01]),
-            y_max=1.0,
-        ),
-        Chart(
-            "latency",
-            "Latency percentiles (server, /play and other user routes)",
-            [Line("p50", series("p50")), Line("p95", series("p95")), Line("p99", series("p99"))]
-            + (
-                [
-                    Line(
-                        "client p99",
-                        [
-                            (h.ts, h.p99_ms / 1000)
-                            for h in report.inputs.locust.history
-                            if h.p99_ms is not None
-                        ],
-                        dashed=True,
-                    )
-                ]
-                if report.inputs.locust
-                else []
-            ),
-            unit_fmt=_s,
-            hlines=[(slo.latency_threshold_s, f"latency threshold {slo.latency_threshold_s * 1000:g} ms")],
-        ),
-        Chart(
-            "budget",
-            "Error budget burned, "
-            + ("as players saw it" if players else "as the server counted it")
-            + f" (events-based, SLO {slo.availability * 100:g}%; 1x = the whole budget of the window)",
-            [Line("burned", report.budget.series)],
-            unit_fmt=fmt.times,
-            hlines=[(1.0, "budget exhausted")],
-            y_min=0.0,
-        ),
-        Chart(
-            "dependency",
-            "Dependency calls and retries (per second)",
-            [
-                Line("inbound requests/s", series("request_rate")),
-                Line("dependency calls/s", series("dependency_rate")),
-                Line("retries/s", series("dependency_retry_rate")),
-            ],
-            y_min=0.0,
-        ),
-        Chart(
-            "amplification",
-            "Retry amplification (dependency calls per inbound request)",
-            [Line("calls per request", report.mechanisms.amplification_series)],
-            hlines=[(1.0, "one call per request")],
-            y_min=0.0,
-        ),
-        Chart(
-            "inflight",
-            "In flight",
-            [
-                Line("requests in flight", series("in_flight")),
-                Line("dependency calls in flight", series("dependency_in_flight")),
-                Line("open connections", series("open_connections")),
-            ],
-            y_min=0.0,
-        ),
-        Chart(
-            "memory",
-            "Resident memory",
-            [
-                Line(s.labels.get("job", "?"), [(t, v / 1e6) for t, v in s.points])
-                for s in (prom.get("memory") if prom else [])
-            ],
-            unit_fmt=_mb,
-            y_min=0.0,
-        ),
-    ]
-    return charts
-
-
-def markers(report: Report) -> list[Marker]:
-    return sorted(
-        report.times.alert_markers + report.impact.crash_markers + report.impact.restart_markers,
-        key=lambda m: m.ts,
-    )
-
-
-def fault_spans(report: Report) -> list[Span]:
-    absorbed = {link.fault for link in report.chain.links if link.measured and link.sli is None}
-    return [
-        Span(
-            f.start,
-            f.end,
-            ("background " if f in absorbed else "")
-            + (f"fault {f.name} ({f.type} on {f.target})" if f.type or f.target else f.name)
-            + (": moved no SLI" if f in absorbed else ""),
-        )
-        for f in report.times.faults
-    ]
-
-
-def render_html(report: Report) -> str:
-    """The page; a blind drill's page names its faults only in the last section (the reveal)."""
-    ctx = report.inputs.ctx
-    page = blinded(report)
-    t0, t1 = ctx.window.start_s, ctx.window.end_s
-    step = report.inputs.step
-    spans, marks = fault_spans(page), markers(page)
-    grafana = ctx.url("grafana") if ctx.runtime == "docker" else None
-    prom = report.inputs.prom
-    live_prom = prom.url if prom is not None and not prom.replayed else None
-
-    def query_link(expr: str) -> str:
-        if grafana:
-            return grafana_explore(grafana, expr, t0, t1)
-        if live_prom:
-            return prometheus_graph(live_prom, expr, t0, t1)
-        return ""
-
-    shown = {tv.trace_id for tv in report.evidence.traces}
-
-    def trace_link(trace_id: str) -> str:
-        if trace_id in shown:
-            return f"#trace-{trace_id}"
-        return grafana_trace(grafana, trace_id) if grafana else ""
-
-    charts = [(c, render_chart(c, t0, t1, step, spans, marks)) for c in build_charts(report)]
-    signals = check_signals(
-        ctx.expected_signals, report.inputs, report.impact, report.times, report.mechanisms
-    )
-    view: dict[str, Any] = {
-        "r": page,
-        "blind": ctx.blind,
-        "revealed": reveal(report),
-        "signals": signals,
-        "ctx": ctx,
-        "s": summary(report),
-        "t0": t0,
-        "t1": t1,
-        "charts": charts,
-        "definitions": DEFINITIONS,
-        "headline": headline(page),
-        "query_link": query_link,
-        "trace_link": trace_link,
-        "queries": prom.queries if prom else {},
-        "css": Markup(static("report.css")),
-        "script": Markup(static("report.js")),
-    }
-    return environment().get_template("report.html.j2").render(**view)
-
-
 def static(name: str) -> str:
     """A template file's raw text (CSS, JS), inlined as is."""
     env = environment()
     assert env.loader is not None
     return env.loader.get_source(env, name)[0]
+
+
+def inline(text: Text) -> Markup:
+    out: list[Markup] = []
+    for part in runs(text):
+        if isinstance(part, str):
+            out.append(escape(part))
+        elif isinstance(part, Styled):
+            if part.style in _STYLE_TAGS:
+                start, end = _STYLE_TAGS[part.style]
+                out.append(Markup(start) + escape(part.text) + Markup(end))
+            else:
+                out.append(Markup('<span class="{}">{}</span>').format(part.style, part.text))
+        elif isinstance(part, Link):
+            body = Markup("<code>{}</code>").format(part.text) if part.style == "code" else escape(part.text)
+            out.append(Markup('<a href="{}">{}</a>').format(part.href, body))
+        elif isinstance(part, Tag):
+            out.append(Markup('<span class="tag {}">{}</span>').format(part.kind, part.text))
+    return Markup("").join(out)
+
+
+def _cell(value: Text | Cell, tag: str = "td") -> Markup:
+    cell = value if isinstance(value, Cell) else Cell(value)
+    classes = " ".join(c for c in ("n" if cell.num else "", cell.cls) if c)
+    attrs = Markup(' class="{}"').format(classes) if classes else Markup("")
+    if cell.colspan > 1:
+        attrs += Markup(' colspan="{}"').format(cell.colspan)
+    return Markup("<{0}{1}>{2}</{0}>").format(Markup(tag), attrs, inline(cell.text))
+
+
+def _table(t: Table) -> Markup:
+    rows = [Markup("<tr>{}</tr>").format(Markup("").join(_cell(h, "th") for h in t.header))]
+    for row in t.rows:
+        cells = [_cell(c, "th" if t.keyed and i == 0 else "td") for i, c in enumerate(row)]
+        rows.append(Markup("<tr>{}</tr>").format(Markup("").join(cells)))
+    if not t.rows and t.empty:
+        rows.append(Markup("<tr>{}</tr>").format(_cell(Cell(t.empty, colspan=len(t.header)))))
+    table = Markup("<table>\n{}\n</table>").format(Markup("\n").join(rows))
+    return Markup('<div class="scroll">{}</div>').format(table) if t.scroll else table
+
+
+def block(b: Block) -> Markup:
+    if isinstance(b, Table):
+        return _table(b)
+    if isinstance(b, Paragraph):
+        attrs = Markup("").join(
+            Markup(' {}="{}"').format(k, v) for k, v in (("class", b.cls), ("id", b.id)) if v
+        )
+        return Markup("<p{}>{}</p>").format(attrs, inline(b.text))
+    if isinstance(b, Items):
+        tag = Markup("ol" if b.ordered else "ul")
+        items = [inline(i) for i in b.items] or ([escape(b.empty)] if b.empty else [])
+        return Markup("<{0}>{1}</{0}>").format(
+            tag, Markup("").join(Markup("<li>{}</li>").format(i) for i in items)
+        )
+    if isinstance(b, Quote):
+        return Markup('<div class="description">{}</div>').format(b.text)
+    if isinstance(b, Verbatim):
+        return Markup("<pre>{}</pre>").format(b.text)
+    if isinstance(b, Heading):
+        return Markup("<h3>{}</h3>").format(inline(b.text))
+    if isinstance(b, Fold):
+        attrs = Markup(' id="{}"').format(b.id) if b.id else Markup("")
+        attrs += Markup(" open") if b.open else Markup("")
+        inner = Markup("\n").join(block(x) for x in b.blocks)
+        return Markup("<details{}><summary>{}</summary>\n{}\n</details>").format(
+            attrs, inline(b.summary), inner
+        )
+    if isinstance(b, Tiles):
+        return Markup('<div class="tiles">{}</div>').format(
+            Markup("").join(
+                Markup(
+                    '<div class="tile {}" data-key="{}"><div class="k">{}</div><div class="v">{}</div>'
+                    '<div class="d">{}</div></div>'
+                ).format(t.cls, t.key, t.label, t.value, t.detail)
+                for t in b.tiles
+            )
+        )
+    if isinstance(b, Figure):
+        return b.svg
+    if isinstance(b, Legend):
+        swatches = Markup("").join(
+            Markup('<span><i class="sw" style="background:{}"></i>{}</span>').format(color, label)
+            for label, color in b.items
+        )
+        return Markup('<p class="legend small">{} {}</p>').format(swatches, b.note)
+    raise TypeError(f"no HTML for {type(b).__name__}")  # pragma: no cover - every block type is above
+
+
+def section(s: Section) -> Markup:
+    inner = Markup("\n").join(block(b) for b in s.blocks)
+    cls = Markup(' class="{}"').format(s.cls) if s.cls else Markup("")
+    if not runs(s.title):
+        return Markup('<section id="{}"{}>\n{}\n</section>').format(s.id, cls, inner)
+    return Markup('<section{}>\n<h2 id="{}">{}</h2>\n{}\n</section>').format(
+        cls, s.id, inline(s.title), inner
+    )
+
+
+def render_sections(sections: Sequence[Section]) -> Markup:
+    return Markup("\n").join(section(s) for s in sections)
+
+
+def render_html(report: Report) -> str:
+    """The page; a blind drill's page names its faults only in the last section (the reveal)."""
+    page = page_of(report)
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            title=page.title,
+            heading=inline(page.heading),
+            meta=inline(page.meta),
+            body=render_sections(sections(page)),
+            css=Markup(static("report.css")),
+            script=Markup(static("report.js")),
+        )
+    )
