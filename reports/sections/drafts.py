@@ -8,28 +8,18 @@ from reports.sections.page import Page
 DRAFT = Tag("DRAFT", "draft-tag")
 
 
+def _draft(anchor: str, title: str, note: str, lines: list[str]) -> Section:
+    return Section(anchor, [f"{title} ", DRAFT], [Paragraph(small(note)), Items(lines)], cls="draft")
+
+
 def root_cause(page: Page) -> Section:
-    return Section(
-        "root-cause",
-        ["Root cause ", DRAFT],
-        [
-            Paragraph(small("Generated from the data; a human confirms or rewrites it.")),
-            Items(page.report.root_cause),
-        ],
-        cls="draft",
-    )
+    note = "Generated from the data; a human confirms or rewrites it."
+    return _draft("root-cause", "Root cause", note, page.report.root_cause)
 
 
 def contributing(page: Page) -> Section:
-    return Section(
-        "contributing",
-        ["Contributing factors ", DRAFT],
-        [
-            Paragraph(small("What the mechanism detectors saw; a human finishes it.")),
-            Items(page.report.contributing),
-        ],
-        cls="draft",
-    )
+    note = "What the mechanism detectors saw; a human finishes it."
+    return _draft("contributing", "Contributing factors", note, page.report.contributing)
 
 
 def actions(page: Page) -> Section:
