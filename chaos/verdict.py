@@ -19,8 +19,8 @@ The rules (docs/contracts.md, "Verdicts"):
   exact counter increases from the raw samples.
 - **verdict**: ``aborted`` when the journal says the run was aborted; ``incomplete`` when it started and
   never ended (a killed runner); else ``failed`` when an expectation failed, a fault could not be
-  injected or an after-probe failed; else ``inconclusive`` when an expectation could not be measured;
-  else ``passed``.
+  injected or an after-probe failed; else ``inconclusive`` when an expectation could not be measured (or,
+  for the reporter, the scenario cannot be read and the runner recorded no expectation); else ``passed``.
 """
 
 from __future__ import annotations
@@ -447,6 +447,9 @@ def evaluate(
         return Evaluation(checks, "incomplete", failures, why)
     if failures:
         return Evaluation(checks, "failed", failures, "; ".join(failures))
+    if expectations is None and not checks:
+        why = "no readable scenario and no expectation the runner recorded: nothing to judge by"
+        return Evaluation(checks, "inconclusive", [why], why)
     unmeasured = [f"{c.key} could not be measured (expected {c.expected})" for c in checks if c.met is None]
     if unmeasured:
         return Evaluation(checks, "inconclusive", unmeasured, "; ".join(unmeasured))

@@ -120,3 +120,9 @@ def test_without_a_scenario_the_runners_journaled_checks_decide() -> None:
     result = verdict.evaluate(None, events, None, START, END)
     assert [(c.key, c.met) for c in result.checks] == [("crashes", True), ("degraded_min", False)]
     assert result.verdict == "failed"
+
+
+def test_without_a_scenario_or_recorded_checks_there_is_nothing_to_judge_by() -> None:
+    result = verdict.evaluate(None, RUN, None, START, END)
+    assert result.verdict == "inconclusive" and "nothing to judge by" in result.reason
+    assert verdict.evaluate(Expectations(), RUN, None, START, END).verdict == "passed"
