@@ -33,14 +33,19 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
-from chaos.load.players import FINAL_KEY, REPORT_KEY, Players
+from chaos.load.players import (
+    CSV_PASS_S,
+    FINAL_KEY,
+    LAST_REPORT_MARGIN_S,
+    LAST_SCRAPE_WAIT_S,
+    REPORT_KEY,
+    Players,
+)
 
 CHOICES = ("rock", "paper", "scissors")
 #: seconds between a worker's stats reports to its master (Locust's default is 3): the players'
 #: metrics reach Prometheus (1 s scrapes, 5 s alert windows in drills) at most this late
 REPORT_INTERVAL_S = 1.0
-#: how long a quitting master waits for its workers' last reports, on top of the users' stop timeout
-LAST_REPORT_MARGIN_S = 5.0
 #: this process's players (a worker's: what it counted since its last report)
 PLAYERS = Players()
 
@@ -218,12 +223,15 @@ def _configure(environment: Environment, **_kw: Any) -> None:
 
 
 @events.quitting.add_listener
-def _write_outcomes(environment: Environment, **_kw: Any) -> None:
+def _last_counts_out(environment: Environment, **_kw: Any) -> None:
     opts = environment.parsed_options
     if opts is None or isinstance(environment.runner, WorkerRunner):
         return  # a worker's counts are its master's by now (its last report went out when it quit)
+    # Locust rewrites its CSVs every second and not at exit: one more pass writes the last counts
+    csv_written = time.monotonic() + CSV_PASS_S if opts.csv_prefix else 0.0
     if opts.metrics_port:
-        time.sleep(1.5)  # one more scrape (every second) sees the last counts
+        PLAYERS.wait_scraped(timeout_s=LAST_SCRAPE_WAIT_S)  # Prometheus keeps the last counts
+    time.sleep(max(0.0, csv_written - time.monotonic()))
     if not opts.outcomes_file:
         return
     data = {

@@ -16,6 +16,7 @@ Pure Python (no Locust import): the locustfile records into one :class:`Players`
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,23 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LE = (*(str(_go_float(b)) for b in BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
 #: what :meth:`Players.take` returns and :meth:`Players.merge` reads (inside Locust's report)
 REPORT_KEY = "crashlab_players"
+#: after the last scrape's read, time for its answer to go out before the process exits
+SCRAPE_SENT_S = 0.2
+#: at the end of a test, how long a master waits for its workers' last reports, on top of the users'
+#: stop timeout
+LAST_REPORT_MARGIN_S = 5.0
+#: then how long a process serving the players' metrics waits for a scrape of its last counts
+LAST_SCRAPE_WAIT_S = 5.0
+#: and at least a little over Locust's CSV interval (1 s): Locust writes its CSVs then, not at exit
+CSV_PASS_S = 1.25
+
+
+def quit_grace_s(stop_timeout_s: float) -> float:
+    """How long Locust may take to stop once asked (users' stop timeout, the last reports, the last
+    scrape and CSV pass), plus a margin: what a caller waits before it kills it."""
+    return stop_timeout_s + LAST_REPORT_MARGIN_S + max(LAST_SCRAPE_WAIT_S, CSV_PASS_S) + SCRAPE_SENT_S + 3.0
+
+
 #: set in a worker's report once all its users have stopped (its last counts)
 FINAL_KEY = "crashlab_players_final"
 
@@ -49,6 +67,8 @@ class Players(Collector):
         self.by_worker: Counter[str] = Counter()
         #: a master sets this: how many workers are connected
         self.workers: Callable[[], int] | None = None
+        #: when a scrape last read the counters (``time.time()``)
+        self.scraped_at = 0.0
 
     # --- counting (one process) -------------------------------------------------------------------
     def observe(self, route: str, outcome: str, seconds: float) -> None:
@@ -101,6 +121,18 @@ class Players(Collector):
             if worker is not None:
                 self.by_worker[worker] += added
 
+    def wait_scraped(self, timeout_s: float) -> bool:
+        """Wait until a scrape has read the counters as they are now (Prometheus keeps the last counts
+        of a process that is about to exit); False after ``timeout_s`` without one."""
+        since = time.time()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.scraped_at > since:
+                time.sleep(SCRAPE_SENT_S)
+                return True
+            time.sleep(0.05)
+        return False
+
     def outcomes_by_route(self) -> dict[str, dict[str, int]]:
         """``{"/play": {"attempts": n, "ok": n, "timeout": n, ...}}`` (the ``outcomes.json`` routes)."""
         out: dict[str, dict[str, int]] = {}
@@ -130,6 +162,7 @@ class Players(Collector):
                     cumulative.append((bound, float(running)))
                 durations.add_metric([route], cumulative, self.sums.get(route, 0.0))
             by_worker = sorted(self.by_worker.items())
+            self.scraped_at = time.time()
         yield requests
         yield durations
         if self.workers is not None:

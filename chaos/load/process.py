@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.load.players import quit_grace_s
 from crashlab.errors import CrashlabError
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -65,6 +66,11 @@ class LoadSettings:
     master_port: int = 0
     #: seconds the master waits for all its workers before it gives up (exit 1)
     workers_wait_s: float = 60.0
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """Locust's ``--stop-timeout``: a player's round (every attempt) may finish."""
+        return max(1.0, self.client_timeout_s * (1 + self.client_retries))
 
     @property
     def distributed(self) -> bool:
@@ -145,7 +151,7 @@ def command(host: str, settings: LoadSettings, out_dir: Path, master_port: int =
         "--logfile",
         str(out_dir / "locust.log"),
         "--stop-timeout",
-        f"{max(1.0, settings.client_timeout_s * (1 + settings.client_retries)):g}",
+        f"{settings.stop_timeout_s:g}",
         "--exit-code-on-error",
         "0",
         *master,
@@ -308,9 +314,11 @@ class LoadProcess:
         await self._reap_workers(grace_s=10.0)
         return code
 
-    async def stop(self, grace_s: float = 10.0) -> int | None:
+    async def stop(self, grace_s: float | None = None) -> int | None:
         """Ask Locust to stop (SIGTERM: it writes its CSV/JSON and tells its workers to quit), SIGKILL
-        after ``grace_s``."""
+        after ``grace_s`` (default: all it may need, :func:`chaos.load.players.quit_grace_s`)."""
+        if grace_s is None:
+            grace_s = quit_grace_s(self.settings.stop_timeout_s)
         if self._proc is not None:
             await _terminate(self._proc, grace_s)
         await self._reap_workers(grace_s)
