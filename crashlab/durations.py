@@ -7,6 +7,8 @@ Two annotated float types (seconds) share the parser:
   ``{"speed": K}``, see :func:`chaos.plan.scale`).
 - :data:`FixedDuration` is wall-clock time that does not scale with ``--speed``: client and probe
   timeouts, restart backoff, think time.
+
+Every one of them is at most :data:`MAX_DURATION_S` (a day).
 """
 
 from __future__ import annotations
@@ -72,11 +74,22 @@ def format_duration(seconds: float) -> str:
     return out
 
 
+#: the longest duration a drill file may give (offsets, durations, timeouts, load): one day
+MAX_DURATION_S = 24 * 3600.0
+
+
 def _parse(value: Any) -> Any:
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise PydanticCustomError("duration", str(exc)) from None
+    if seconds > MAX_DURATION_S:
+        raise PydanticCustomError(
+            "duration",
+            "a duration must be at most {most} (got {value})",
+            {"most": format_duration(MAX_DURATION_S), "value": str(value)},
+        )
+    return seconds
 
 
 def _scale(value: float, info: ValidationInfo) -> float:
@@ -94,10 +107,10 @@ def _positive(value: float) -> float:
 def _schema(minimum: str) -> dict[str, Any]:
     return {
         "anyOf": [
-            {"type": "number", minimum: 0},
+            {"type": "number", minimum: 0, "maximum": MAX_DURATION_S},
             {"type": "string", "pattern": DURATION_PATTERN},
         ],
-        "description": "a duration: 250ms, 30s, 2m, 1h30m, or a number of seconds",
+        "description": "a duration: 250ms, 30s, 2m, 1h30m, or a number of seconds (at most a day)",
     }
 
 

@@ -14,6 +14,7 @@ Every line is a JSON object with at least::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -81,6 +82,14 @@ class Journal:
         return record
 
 
+#: a journal line longer than this is skipped unread (a journal line is a few hundred bytes)
+MAX_LINE_BYTES = 1024 * 1024
+#: without a list to fill, :func:`read_journal` logs this many bad lines per file, then a count
+_LOGGED_BAD_LINES = 3
+
+log = logging.getLogger("crashlab.journal")
+
+
 @dataclass(frozen=True)
 class BadLine:
     """A journal line that is not an event: its file, 1-based line number and why."""
@@ -93,14 +102,14 @@ class BadLine:
         return f"{self.path}:{self.line}: {self.why}"
 
 
-def parse_event(text: str) -> JournalEvent:
+def parse_event(text: str | bytes) -> JournalEvent:
     """One journal line as an event; ``ValueError`` says why it is not one."""
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg})") from None
     except RecursionError:
         raise ValueError("not JSON (nested too deep)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long
+        raise ValueError(f"not JSON ({str(exc).splitlines()[0][:80]})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"not a JSON object (got {type(raw).__name__})")
     missing = [key for key in ("ts", "type", "event") if key not in raw]
@@ -111,37 +120,60 @@ def parse_event(text: str) -> JournalEvent:
         raise ValueError(f"'ts' is not a timestamp string (got {type(ts).__name__})")
     try:
         when = parse_iso(ts)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(f"'ts' is not an ISO timestamp ({ts[:40]!r})") from None
     if not isinstance(type_, str) or not isinstance(event, str):
         raise ValueError("'type' and 'event' must be strings")
     return JournalEvent(ts=when, type=type_, event=event, source=str(source), fields=raw)
 
 
-def scan_journal(path: Path) -> tuple[list[JournalEvent], list[BadLine]]:
-    """Every event of a journal in file order, and every line that is not one (named by line number);
-    one bad line never hides the others."""
-    events: list[JournalEvent] = []
-    bad: list[BadLine] = []
+def _events(path: Path, bad: list[BadLine]) -> Iterator[JournalEvent]:
+    """The events of a journal in file order; each line that is not one goes to ``bad``. ``OSError``
+    when the file cannot be read (a missing file has no events)."""
     if not path.exists():
-        return events, bad
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
+        return
+    with path.open("rb") as fh:
+        number = 0
+        while raw := fh.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                bad.append(BadLine(path, number, f"longer than {MAX_LINE_BYTES} bytes"))
+                continue
+            if not raw.strip():
                 continue
             try:
-                events.append(parse_event(line))
+                yield parse_event(raw)
             except ValueError as exc:
                 bad.append(BadLine(path, number, str(exc)))
+
+
+def scan_journal(path: Path) -> tuple[list[JournalEvent], list[BadLine]]:
+    """Every event of a journal in file order, and every line that is not one (named by line number);
+    one bad line never hides the others. ``OSError`` when the file cannot be read."""
+    bad: list[BadLine] = []
+    events = list(_events(path, bad))
     return events, bad
 
 
-def read_journal(path: Path) -> list[JournalEvent]:
-    """All events of a journal, in file order; lines that are not events (a torn last line of a killed
-    writer, a malformed line) are skipped (:func:`scan_journal` names them)."""
-    return scan_journal(path)[0]
+def read_journal(path: Path, bad: list[BadLine] | None = None) -> list[JournalEvent]:
+    """All events of a journal, in file order; never raises for what the file holds. Lines that are not
+    events (a torn last line of a killed writer, a malformed line) are left out: appended to ``bad`` when
+    given, else logged as warnings naming the file and line. An unreadable file has no events (and a
+    warning)."""
+    return list(iter_journal(path, bad))
 
 
-def iter_journal(path: Path) -> Iterator[JournalEvent]:
-    yield from read_journal(path)
+def iter_journal(path: Path, bad: list[BadLine] | None = None) -> Iterator[JournalEvent]:
+    """The events of :func:`read_journal`, one by one."""
+    found: list[BadLine] = [] if bad is None else bad
+    try:
+        yield from _events(path, found)
+    except OSError as exc:
+        log.warning("journal %s skipped: cannot read it (%s)", path, exc.strerror or exc)
+    if bad is None:
+        for line in found[:_LOGGED_BAD_LINES]:
+            log.warning("journal line skipped: %s", line)
+        if len(found) > _LOGGED_BAD_LINES:
+            log.warning("journal: %s: %d more lines skipped", path, len(found) - _LOGGED_BAD_LINES)

@@ -42,6 +42,23 @@ def new_run_id(name: str) -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
 
 
+#: a manifest is a few KiB; anything over this is not one
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+class ManifestError(json.JSONDecodeError):
+    """manifest.json is not a JSON object; ``str()`` is ``path: why``. A ``JSONDecodeError``, so that every
+    reader that already handled a broken manifest handles this one."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason, "", 0)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -94,9 +111,25 @@ class RunDir:
         return self.path / "report"
 
     def read_manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.exists():
+        """manifest.json as a mapping (``{}`` when there is none); :class:`ManifestError` when it is not a
+        JSON object of at most :data:`MAX_MANIFEST_BYTES`, ``OSError`` when it cannot be read."""
+        path = self.manifest_path
+        if not path.exists():
             return {}
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            raise ManifestError(path, "not a regular file")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ManifestError(path, f"over {MAX_MANIFEST_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ManifestError(path, "not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long
+            raise ManifestError(path, f"not valid JSON ({str(exc).splitlines()[0][:80]})") from None
+        if not isinstance(data, dict):
+            raise ManifestError(path, f"not a JSON object (a JSON {type(data).__name__})")
         return data
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crashlab.safe_yaml import YamlError, load_yaml_file, load_yaml_text
 from service.errors import ServiceError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -137,9 +137,8 @@ class Profile(BaseModel):
         return {name: getattr(self, name).enabled for name in SWITCHES}
 
 
-def _parse_scalar(text: str) -> Any:
-    value: Any = yaml.safe_load(text)
-    return value
+def _parse_scalar(text: str, where: str) -> Any:
+    return load_yaml_text(text, where)
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -152,13 +151,13 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         switch = next((s for s in sorted(SWITCHES, key=len, reverse=True) if rest.startswith(s)), None)
         if switch is None:
             if rest in Profile.model_fields:
-                out[rest] = _parse_scalar(raw)
+                out[rest] = _parse_scalar(raw, key)
                 continue
             raise ServiceError(
                 f"{key}: unknown switch; expected CRASHLAB_SWITCH_<{'|'.join(SWITCHES).upper()}>"
             )
         setting = rest[len(switch) :].lstrip("_") or "enabled"
-        out.setdefault(switch, {})[setting] = _parse_scalar(raw)
+        out.setdefault(switch, {})[setting] = _parse_scalar(raw, key)
     return out
 
 
@@ -205,12 +204,12 @@ def load_profile(
     the ``CRASHLAB_SWITCH_*`` variables of ``env`` (default: the process environment), then
     ``overrides`` (see :func:`switch_overrides`). The one merge every runtime uses."""
     path = profile_path(spec)
+    if not path.exists():
+        raise ServiceError(f"{path}: profile not found (use naive, hardened or a YAML file)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ServiceError(f"{path}: profile not found (use naive, hardened or a YAML file)") from None
-    except yaml.YAMLError as exc:
-        raise ServiceError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+        raw = load_yaml_file(path) or {}
+    except YamlError as exc:
+        raise ServiceError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ServiceError(f"{path}: a profile is a mapping of switches")
     raw.setdefault("name", path.stem)

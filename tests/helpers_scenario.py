@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +57,64 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def alias_bomb() -> str:
+    """About 400 bytes that stand for 9^9 (387 million) strings once the aliases are expanded."""
+    lines = ['  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return (
+        "anchors:\n" + "\n".join(lines) + "\nname: bomb\ndescription: x\nexpectations: {alerts_fired: *i}\n"
+    )
+
+
+def nested_repeats() -> str:
+    """A group repeated 1000 times of a group repeated 1000 times of a fault repeated 1000 times."""
+    fault = "{type: dependency.latency, ms: 10}"
+    return EXAMPLE.read_text(encoding="utf-8").split("\ntimeline:")[0] + (
+        "\ntimeline:\n"
+        "  - name: outer\n    repeat: {count: 1000, every: 1ms}\n    sequence:\n"
+        "      - name: inner\n        repeat: {count: 1000, every: 1ms}\n        parallel:\n"
+        f"          - {{name: f, duration: 1ms, repeat: {{count: 1000, every: 1ms}}, fault: {fault}}}\n"
+    )
+
+
+def many_steps() -> str:
+    """A valid drill with as many timeline steps as fit in the node bound: validated in full."""
+    head = (
+        EXAMPLE.read_text(encoding="utf-8").split("\ntimeline:")[0].replace("duration: 1m30s", "duration: 2h")
+    )
+    steps = "".join(
+        f"  - {{name: s{i}, at: {2 * i}s, duration: 1s, fault: {{type: dependency.latency, ms: 10}}}}\n"
+        for i in range(1400)
+    )
+    return head + "\ntimeline:\n" + steps
+
+
+#: name -> (file content, the start of the expected message after ``path:line: ``)
+#: hostile drill files: name -> (a function making the content, the start of the expected message after
+#: ``path:line: ``); tests/test_scenario_hostile_files.py checks them, bench/hostile_files.py measures them
+HOSTILE_FILES: dict[str, tuple[Callable[[], str | bytes], str]] = {
+    "alias-bomb": (alias_bomb, "yaml: more than 20000 nodes once its aliases are expanded"),
+    "recursive-alias": (lambda: "name: &a [x, *a]\n", "yaml: an alias inside its own anchor"),
+    "deep-nesting": (lambda: "name: " + "[" * 100 + "]" * 100 + "\n", "yaml: nested deeper than 64 levels"),
+    "very-deep-nesting": (
+        lambda: "name: " + "[" * 5000 + "]" * 5000 + "\n",
+        "yaml: exceeded maximum nesting depth",  # libyaml's own bound (1000 levels) comes first
+    ),
+    "deep-block-nesting": (
+        lambda: "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v\n",
+        "yaml: nested deeper than 64 levels",
+    ),
+    "nul-byte": (lambda: "name: a\x00b\n", "yaml: character '\\x00' is not allowed"),
+    "huge-integer": (lambda: "name: x\nseed: " + "9" * 5000 + "\n", "yaml: an integer of 5000 digits"),
+    "not-utf8": (lambda: b"name: \xff\xfe\n", "yaml: not UTF-8 text"),
+    "too-large": (lambda: "# " + "x" * (300 * 1024) + "\n", "(file): too large"),
+    "unbounded-duration": (
+        lambda: EXAMPLE.read_text(encoding="utf-8").replace("duration: 1m30s", "duration: 3.6e20"),
+        "load.duration: a duration must be at most 24h",
+    ),
+    "nested-repeats": (nested_repeats, "timeline: expands to 1000000000 fault steps (at most 10000)"),
+    "many-steps": (many_steps, "ok"),
+}

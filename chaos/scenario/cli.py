@@ -13,14 +13,22 @@ from chaos.scenario.validate import check_file
 from crashlab.durations import format_duration
 
 
-def _expand_paths(paths: tuple[Path, ...]) -> list[Path]:
+def _expand_paths(paths: tuple[Path, ...]) -> tuple[list[Path], list[Problem]]:
+    """The drill files named or found in the folders named (not recursive), and a problem for each
+    folder without any."""
     files: list[Path] = []
+    problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted([*path.glob("*.yaml"), *path.glob("*.yml")]))
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                problems.append(
+                    Problem(str(path), None, "(file)", "no drill files (*.yaml, *.yml) in this directory")
+                )
+            files.extend(found)
         else:
             files.append(path)
-    return files
+    return files, problems
 
 
 @click.command("validate")
@@ -32,8 +40,10 @@ def validate_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
     Each problem is one line, path:line: field.path: message. A good file prints
     "ok: PATH (N steps, T total)". Exit 1 when any file has a problem, else 0.
     """
-    problems: list[Problem] = []
-    for path in _expand_paths(files):
+    paths, problems = _expand_paths(files)
+    for problem in problems:
+        click.echo(str(problem))
+    for path in paths:
         scenario, found = check_file(path)
         if scenario is None:
             problems.extend(found)

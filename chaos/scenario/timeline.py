@@ -43,6 +43,20 @@ class PlanStep:
         return self.fault.instant
 
 
+#: the most fault injections a timeline may expand to (every repeat and group resolved); the checks and
+#: the plan expand it, so a file of nested repeats (1000 x 1000 x 1000) is refused before that
+MAX_PLANNED_STEPS = 10_000
+
+
+def planned_count(steps: list[Step]) -> int:
+    """How many fault injections ``steps`` expand to, without expanding them."""
+    total = 0
+    for step in steps:
+        one = 1 if isinstance(step, FaultStep) else planned_count(step.children)
+        total += one * (step.repeat.count if step.repeat is not None else 1)
+    return total
+
+
 def span_s(step: Step) -> float:
     """How long one occurrence of a step lasts (without its ``at`` and repeats)."""
     if isinstance(step, FaultStep):

@@ -13,7 +13,9 @@ from chaos.scenario import semantics
 from chaos.scenario.errors import Problem, ScenarioError, sort_problems
 from chaos.scenario.messages import convert, format_loc
 from chaos.scenario.model import Scenario
+from chaos.scenario.timeline import MAX_PLANNED_STEPS, planned_count
 from chaos.scenario.yaml_lines import YamlSyntaxError, load_yaml
+from crashlab.safe_yaml import YamlError, read_yaml_text
 
 Loc = tuple[str | int, ...]
 #: Stand-ins for required top-level scalars while the rest of a broken file is checked.
@@ -121,6 +123,12 @@ def parse_scenario(
         if problem not in problems:
             problems.append(problem)
 
+    def too_many_steps(scenario: Scenario) -> bool:
+        count = planned_count(scenario.timeline)
+        if count > MAX_PLANNED_STEPS:
+            add(("timeline",), f"expands to {count} fault steps (at most {MAX_PLANNED_STEPS}): fewer repeats")
+        return count > MAX_PLANNED_STEPS
+
     scenario: Scenario | None = None
     try:
         scenario = Scenario.model_validate(data)
@@ -129,7 +137,7 @@ def parse_scenario(
         for loc, message in found:
             add(loc, message)
         partial = _partial(data, found)
-        if partial is not None:
+        if partial is not None and not too_many_steps(partial[0]):
             rest, points, kept = partial
 
             def intact(prefix: Loc) -> bool:
@@ -140,6 +148,8 @@ def parse_scenario(
 
             for loc, message in semantics.check(rest, base_dir, intact, where):
                 add(_translate(loc, kept), message)
+        return None, sort_problems(problems)
+    if too_many_steps(scenario):
         return None, sort_problems(problems)
     for loc, message in semantics.check(scenario, base_dir, where=lambda loc: f"on line {lines.line(loc)}"):
         add(loc, message)
@@ -152,10 +162,10 @@ def check_file(path: Path | str) -> tuple[Scenario | None, list[Problem]]:
     """Read and check one drill file: the scenario (``None`` when invalid) and its problems."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, [Problem(str(path), None, "(file)", f"cannot read: {reason}")]
+        text = read_yaml_text(path)
+    except YamlError as exc:
+        field = "yaml" if exc.line is not None else "(file)"
+        return None, [Problem(str(path), exc.line, field, exc.message)]
     scenario, problems = parse_scenario(text, str(path), path.parent)
     if scenario is not None:
         scenario._source = path

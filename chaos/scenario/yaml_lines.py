@@ -1,12 +1,14 @@
-"""YAML with line numbers: the data plus the 1-based line of every mapping key and sequence item."""
+"""YAML with line numbers: the data plus the 1-based line of every mapping key and sequence item. Read with
+the bounded loader of :mod:`crashlab.safe_yaml` (size, depth, alias expansion, integer digits)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from crashlab.safe_yaml import YamlError, compose_yaml, construct
 
 Path_ = tuple[str | int, ...]
 
@@ -34,31 +36,6 @@ class LineMap:
         return self.lines.get((), 1)
 
 
-class ScenarioLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 core-schema scalars, as editors read drill files: ``2e9`` is a
-    number (YAML 1.1 wants ``2.0e+9``) and only ``true``/``false`` are booleans (``no``, ``on`` stay
-    strings, so ``restart_policy: {name: no}`` means the policy ``no``)."""
-
-
-def _core_schema_resolvers() -> None:
-    resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:bool"]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    ScenarioLoader.yaml_implicit_resolvers = resolvers
-    ScenarioLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    ScenarioLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)$"),
-        list("-+.0123456789"),
-    )
-
-
-_core_schema_resolvers()
-
-
 def _walk(node: yaml.Node, path: Path_, out: LineMap, seen: set[int]) -> None:
     if id(node) in seen:  # an alias: already walked where the anchor is
         return
@@ -84,28 +61,20 @@ def _walk(node: yaml.Node, path: Path_, out: LineMap, seen: set[int]) -> None:
 
 
 def load_yaml(text: str) -> tuple[Any, LineMap]:
-    """Parse one YAML document (safe loader). Raises :class:`YamlSyntaxError` with the line."""
-    loader = ScenarioLoader(text)
+    """Parse one YAML document within the bounds of :mod:`crashlab.safe_yaml`. Raises
+    :class:`YamlSyntaxError` with the line."""
     try:
-        node = loader.get_single_node()
+        loader, node = compose_yaml(text)
+    except YamlError as exc:
+        raise YamlSyntaxError(exc.line or 1, exc.message) from None
+    try:
         lines = LineMap()
         if node is None:
             return None, lines
         lines.lines[()] = node.start_mark.line + 1
         _walk(node, (), lines, set())
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        message = exc.problem or exc.context or "invalid YAML"
-        if mark is not None:
-            message += f" (column {mark.column + 1})"
-        if exc.problem and exc.context:
-            started = f" on line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
-            message += f"; {exc.context}{started}"
-        raise YamlSyntaxError(line, message) from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(1, str(exc).replace("\n", " ")) from None
+        return construct(loader, node, text), lines
+    except YamlError as exc:
+        raise YamlSyntaxError(exc.line or 1, exc.message) from None
     finally:
         loader.dispose()
-    return data, lines
