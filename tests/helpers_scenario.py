@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -47,14 +49,24 @@ def scenario_from(text: str) -> Scenario:
     return scenario
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``crashlab ARGS`` in a subprocess, from the project root."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, memory_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``crashlab ARGS`` in a subprocess, from the project root; ``env`` added to the environment,
+    ``memory_limit``: an address-space limit in bytes (RLIMIT_AS) as a guard rail."""
+
+    def limits() -> None:
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     return subprocess.run(
         [sys.executable, "-m", "crashlab", *args],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
+        preexec_fn=limits if memory_limit is not None else None,
         check=False,
     )
 

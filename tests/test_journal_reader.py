@@ -5,9 +5,6 @@ answers a mapping or one error naming the file. Both fuzzed with arbitrary JSON 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from hypothesis import strategies as st
 from crashlab.journal import BadLine, Journal, read_journal, scan_journal
 from crashlab.rundir import ManifestError, RunDir
 from crashlab.timeutil import iso, utcnow
-from tests.helpers_scenario import ROOT
+from tests.helpers_scenario import run_cli
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 JSON = st.recursive(
@@ -128,15 +125,9 @@ def test_revert_all_carries_on_past_malformed_lines(tmp_path: Path) -> None:
     journal.write_bytes(
         json.dumps(injected).encode() + b"\n" + b"\n".join(line for line, _ in MALFORMED[:4]) + b"\n"
     )
-    env = {**os.environ, "CRASHLAB_STATE_DIR": str(tmp_path / "state")}
-    done = subprocess.run(
-        [sys.executable, "-m", "crashlab", "chaos", "revert", "--all", "--runs-dir", str(tmp_path / "runs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    runs = str(tmp_path / "runs")
+    done = run_cli(
+        "chaos", "revert", "--all", "--runs-dir", runs, env={"CRASHLAB_STATE_DIR": str(tmp_path / "state")}
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 0, done.stderr

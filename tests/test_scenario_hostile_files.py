@@ -8,9 +8,7 @@ that a regression fails here (MemoryError, timeout) instead of eating the machin
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,14 @@ from hypothesis import strategies as st
 
 from chaos.scenario import parse_scenario
 from crashlab.safe_yaml import YamlError, load_yaml_text
-from tests.helpers_scenario import HOSTILE_FILES, ROOT, alias_bomb
+from tests.helpers_scenario import HOSTILE_FILES, alias_bomb, run_cli
 
 LIMIT_BYTES = 1024**3
 
 
-def _limits() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_BYTES, LIMIT_BYTES))
-
-
 def crashlab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CRASHLAB_STATE_DIR": str(cwd / "state"), "CRASHLAB_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run(
-        [sys.executable, "-m", "crashlab", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=_limits,
-        check=False,
-    )
+    env = {"CRASHLAB_STATE_DIR": str(cwd / "state"), "CRASHLAB_RUNS_DIR": str(cwd / "runs")}
+    return run_cli(*args, env=env, memory_limit=LIMIT_BYTES)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_FILES))

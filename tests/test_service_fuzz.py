@@ -10,12 +10,13 @@ import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers_service import ServiceProcess
+from tests.helpers_service import TOKEN, ServiceProcess
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 FAULT_TYPES = [
@@ -55,6 +56,17 @@ NEAR_FAULT = st.fixed_dictionaries(
         "name": st.text(max_size=10) | SCALARS,
         "extra": SCALARS,
     },
+)
+#: faults the admin API accepts (harmless for the moment they live), to reach the accepting side too
+VALID_FAULTS = st.sampled_from(
+    [
+        {"type": "latency", "params": {"ms": 5, "jitter_ms": 1}, "ttl_s": 5},
+        {"type": "errors", "params": {"rate": 0.1, "status": 503}, "ttl_s": 5, "name": "e"},
+        {"type": "cpu_burn", "params": {"percent": 5}, "ttl_s": 5},
+        {"type": "memory_leak", "params": {"mb_per_s": 1, "max_mb": 2}, "ttl_s": 5},
+        {"params": {"ms": 7}},
+        {"params": {"ms": 3}, "ttl_s": 30},
+    ]
 )
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
@@ -156,5 +168,69 @@ def test_public_endpoints_never_answer_5xx(services: tuple[ServiceProcess, Servi
 
     post()
     get_odds()
+    assert _metric(game.url, "rps_panics_total") == 0
+    _no_traceback(game, odds)
+
+
+def test_admin_api_refuses_without_a_trace(services: tuple[ServiceProcess, ServiceProcess]) -> None:
+    game, odds = services
+    auth = {b"Authorization": b"Bearer " + TOKEN.encode(), b"Content-Type": b"application/json"}
+    kept = {}
+    for proc, type_ in ((game, "latency"), (odds, "latency")):
+        status, body = http(
+            proc.url,
+            "POST",
+            b"/admin/faults",
+            json.dumps({"type": type_, "params": {"ms": 0}, "ttl_s": 600}).encode(),
+            auth,
+        )
+        assert status == 201, body
+        kept[proc.url] = json.loads(body)["id"]
+
+    def faults(url: str) -> Any:
+        status, body = http(url, "GET", b"/admin/faults", headers=auth)
+        assert status == 200
+        return json.loads(body)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(
+        st.sampled_from([game, odds]),
+        st.sampled_from(["POST", "POST", "PUT", "PUT", "PUT-junk", "DELETE-junk"]),
+        VALID_FAULTS | NEAR_FAULT | JSON | st.binary(max_size=60),
+        st.sampled_from(
+            [
+                auth,
+                auth,
+                auth,
+                {**auth, b"Authorization": b"Bearer wrong\xff"},
+                {b"Content-Type": b"application/json"},
+            ]
+        ),
+    )
+    def admin(proc: ServiceProcess, op: str, payload: Any, headers: dict[bytes, bytes]) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        fault_id = kept[proc.url]
+        path = {
+            "POST": b"/admin/faults",
+            "PUT": b"/admin/faults/" + fault_id.encode(),
+            "PUT-junk": b"/admin/faults/nope",
+            "DELETE-junk": b"/admin/faults/" + body[:20].hex().encode(),
+        }[op]
+        before = faults(proc.url)
+        status, answer = http(proc.url, op.split("-")[0], path, body, headers)
+        _check(status, answer, (op, body[:100]))
+        assert status is not None
+        seen.append((op, status))
+        if status >= 400:
+            assert faults(proc.url) == before, (op, body[:100], status)
+        elif op == "POST":  # a valid fault: revert it at once, the next example starts from the same state
+            created = json.loads(answer)["id"]
+            assert http(proc.url, "DELETE", b"/admin/faults/" + created.encode(), headers=auth)[0] == 200
+
+    seen: list[tuple[str, int]] = []
+    admin()
+    # the fuzz reached both sides: faults accepted (and reverted) and requests refused unchanged
+    assert {op for op, status in seen if status < 300} >= {"POST", "PUT"}, sorted(set(seen))
+    assert {status for _, status in seen} >= {400, 401, 404}, sorted(set(seen))
     assert _metric(game.url, "rps_panics_total") == 0
     _no_traceback(game, odds)
