@@ -13,6 +13,7 @@ Every line is a JSON object with at least::
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -132,6 +133,8 @@ def _events(path: Path, bad: list[BadLine]) -> Iterator[JournalEvent]:
     when the file cannot be read (a missing file has no events)."""
     if not path.exists():
         return
+    if not path.is_file():  # a directory, or /dev/zero or a FIFO in a copied run: never read forever
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     with path.open("rb") as fh:
         number = 0
         while raw := fh.readline(MAX_LINE_BYTES + 1):

@@ -5,6 +5,7 @@ answers a mapping or one error naming the file. Both fuzzed with arbitrary JSON 
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,23 @@ def test_malformed_lines_are_left_out_and_named(tmp_path: Path, caplog: pytest.L
     assert logged[-1] == f"journal: {path}: {len(lines) - 3} more lines skipped"
 
 
-def test_an_unreadable_journal_has_no_events(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("kind", ["directory", "dev-zero", "fifo"])
+def test_what_is_not_a_journal_file_has_no_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
     path = tmp_path / "journal.jsonl"
-    path.mkdir()
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(path)
     caplog.set_level("WARNING", logger="crashlab.journal")
-    assert read_journal(path) == []
+    assert read_journal(path) == []  # at once: /dev/zero is never read, a FIFO never opened
     assert [r.getMessage() for r in caplog.records] == [
-        f"journal {path} skipped: cannot read it (Is a directory)"
+        f"journal {path} skipped: cannot read it (not a regular file)"
     ]
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(OSError, match="not a regular file"):
         scan_journal(path)  # the reporter names the source as unreadable
 
 
