@@ -116,6 +116,16 @@ class Prometheus:
             return f"{self.url} does not answer ({type(exc).__name__})"
         return None if resp.status_code == 200 else f"HTTP {resp.status_code} from {self.url}/-/ready"
 
+    def scraped_jobs(self) -> set[str]:
+        """The jobs with at least one active target whose last scrape succeeded."""
+        data = self._get("/api/v1/targets", {"state": "active"}, "targets")
+        targets = data.get("activeTargets") if isinstance(data, dict) else None
+        return {
+            _labels(t.get("labels")).get("job", "")
+            for t in targets or []
+            if isinstance(t, dict) and t.get("health") == "up"
+        }
+
     def query(self, promql: str, at: When | None = None, timeout_s: float | None = None) -> list[Sample]:
         """An instant query that returns a vector (or a scalar, as one unlabelled sample)."""
         params = {"query": promql}

@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from crashlab.journal import Journal
 from service import flagfile
@@ -23,7 +22,6 @@ from service.profile import SWITCHES
 
 #: how long ``flag set`` waits for the game to report the change (it applies within about 0.5 s)
 CONFIRM_TIMEOUT_S = 5.0
-RUNTIMES = ("local", "docker")
 
 
 @dataclass(frozen=True)
@@ -100,14 +98,14 @@ def _actor() -> str:
 
 def find(runtime: str | None = None) -> RunningFlags:
     """The running stack's flags (``runtime`` None: the first runtime with a running stack)."""
-    from stack import attach
-    from stack.runtime import RecordedStack, RuntimeName
+    from stack import registry
+    from stack.capabilities import FlagFile
 
-    for name in (runtime,) if runtime else RUNTIMES:
-        stack = attach(cast(RuntimeName, name))
+    for name in (runtime,) if runtime else registry.NAMES:
+        stack = registry.get(name).attach()
         if stack is None:
             continue
-        if not isinstance(stack, RecordedStack):
+        if not isinstance(stack, FlagFile):
             raise ServiceError(f"the running {name} stack has no flag file")
         flag_file = stack.flag_file()
         if not flag_file.is_file():

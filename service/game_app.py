@@ -22,6 +22,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import Gauge
 
+from crashlab.headers import PLAYER_ID as PLAYER_HEADER
+from crashlab.headers import REQUEST_DEADLINE_MS as DEADLINE_HEADER
 from crashlab.timeutil import iso, utcnow
 from service.errors import CODES, ApiError
 from service.faults import GAME_FAULTS
@@ -40,9 +42,7 @@ from service.rules import CHOICES, Choice, computer_choice, decide
 from service.settings import Settings
 from service.tracing import client_trace_configs, current_ids
 
-PLAYER_HEADER = "X-Player-Id"
 PLAYER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
-DEADLINE_HEADER = "X-Request-Deadline-Ms"
 #: the default table of win rates the fallback answers with when nothing is cached
 DEFAULT_TABLE = {"anonymous": 1 / 3}
 

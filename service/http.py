@@ -17,6 +17,7 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 from opentelemetry import trace
 
+from crashlab.headers import REQUEST_DEADLINE_MS
 from service.errors import CODES, ApiError
 from service.faults import BACKGROUND_STARTERS, FaultStore
 from service.keys import (
@@ -139,7 +140,7 @@ def observe_middleware(metrics: HttpMetrics, log: JsonLog, *, with_code: bool) -
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
             }
-            deadline_ms = request.headers.get("X-Request-Deadline-Ms")
+            deadline_ms = request.headers.get(REQUEST_DEADLINE_MS)
             if deadline_ms is not None:
                 fields["deadline_ms"] = deadline_ms
             if code:

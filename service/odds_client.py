@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from yarl import URL
 
+from crashlab.headers import REQUEST_DEADLINE_MS as DEADLINE_HEADER
 from service.errors import ApiError
 from service.logs import JsonLog
 from service.metrics import GameMetrics
@@ -35,7 +36,6 @@ from service.resilience.backoff import RetryBudget, full_jitter_delay
 from service.resilience.breaker import Breaker, CircuitOpen, State
 
 DEPENDENCY = "odds"
-DEADLINE_HEADER = "X-Request-Deadline-Ms"
 #: naive: no client timeout at all (aiohttp's default would be 5 minutes)
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 

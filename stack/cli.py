@@ -14,12 +14,12 @@ from typing import Any, cast
 import click
 
 from crashlab.rundir import RunDir
-from stack import attach, open_stack
-from stack.runtime import PartStatus, RestartPolicy, RuntimeName, StackConfig, StackError
+from stack import attach, open_stack, registry
+from stack.runtime import PartStatus, RestartPolicy, StackConfig, StackError
 
 RUNTIME = click.option(
     "--runtime",
-    type=click.Choice(["local", "docker"]),
+    type=click.Choice(registry.NAMES),
     default="local",
     show_default=True,
     envvar="CRASHLAB_RUNTIME",
@@ -112,7 +112,7 @@ def up_command(
     as_json: bool,
 ) -> None:
     """Start the stack (odds, game, Prometheus, Alertmanager) and wait until every part is healthy."""
-    running = attach(cast(RuntimeName, runtime)) if runtime == "local" else None
+    running = attach(runtime) if runtime == "local" else None
     if running is not None:
         raise StackError(
             f"stack: a local stack is already running (run {running.run_dir.path}); run `crashlab down` first"
@@ -129,7 +129,7 @@ def up_command(
     }
     config = StackConfig(
         run_dir=RunDir.create("stack", runs_dir),
-        runtime=cast(RuntimeName, runtime),
+        runtime=runtime,
         profile=profile,
         switches=switch_map,
         memory_limits_mb=limits,
@@ -165,7 +165,7 @@ def up_command(
 @RUNTIME
 def down_command(runtime: str) -> None:
     """Stop everything `crashlab up` started."""
-    stack = attach(cast(RuntimeName, runtime))
+    stack = attach(runtime)
     if stack is None:
         click.echo(f"crashlab: no {runtime} stack is running")
         return
@@ -180,7 +180,7 @@ def down_command(runtime: str) -> None:
 )
 def status_command(runtime: str, as_json: bool) -> None:
     """Each part of the running stack: PID, URL, health, restarts."""
-    stack = attach(cast(RuntimeName, runtime))
+    stack = attach(runtime)
     if stack is None:
         raise StackError(
             f"stack: no {runtime} stack is running; start one with `crashlab up --runtime {runtime}`"

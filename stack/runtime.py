@@ -1,7 +1,7 @@
-"""What every runtime (``local``, ``docker``) offers the drill runner and the CLI.
-
-``stack.local`` (supervised processes + a real Prometheus) and ``stack.docker`` (compose + the
-docker SDK) both implement :class:`Stack`. The drill runner only talks to this interface.
+"""What every runtime offers the drill runner and the CLI: :class:`Stack`, the basics of a running
+stack. What only some runtimes can do (restart a part, signal its process, containers, network
+namespaces, scrape targets, memory limits...) is a capability protocol of :mod:`stack.capabilities`;
+the runtimes and the capabilities their stacks have are listed in :mod:`stack.registry`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from crashlab.errors import CrashlabError
 from crashlab.rundir import RunDir
 
-RuntimeName = Literal["local", "docker"]
+#: a name of :data:`stack.registry.NAMES` (``local``, ``docker``, ...)
+RuntimeName = str
 RestartPolicyName = Literal["no", "on-failure", "always"]
 ExitReason = Literal["clean", "panic", "oom", "killed", "crash"]
 
@@ -84,7 +85,8 @@ class PartStatus:
 
 
 class Stack(Protocol):
-    """A running stack. ``urls`` has at least ``game``, ``odds`` and ``prometheus``."""
+    """A running stack. ``urls`` has at least ``game`` and ``odds``, and ``prometheus`` unless the
+    stack runs without one."""
 
     @property
     def runtime(self) -> RuntimeName: ...
@@ -99,16 +101,6 @@ class Stack(Protocol):
     def admin_token(self) -> str: ...
 
     def status(self) -> list[PartStatus]: ...
-
-    def pid(self, service: str) -> int | None:
-        """The current PID of a service's process (local runtime; None when it is down)."""
-        ...
-
-    def add_scrape_target(self, job: str, url: str) -> None:
-        """Let Prometheus scrape ``url`` (``http://host:port``, path ``/metrics``) as ``job``."""
-        ...
-
-    def remove_scrape_target(self, job: str) -> None: ...
 
     def down(self) -> None:
         """Stop everything this stack started; nothing is left running."""

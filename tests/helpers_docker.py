@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from crashlab.rundir import RunDir
+from crashlab.waits import wait_until
 from stack.runtime import StackConfig
 
 SERVICE_IMAGE = os.environ.get("CRASHLAB_SERVICE_IMAGE", "crashlab-service:ci")
@@ -104,6 +104,10 @@ def docker_stack(docker_cli: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         observer = stack.state.observer_pid
         stack.down()
         assert observer is None or not _running(observer), f"observer {observer} left running after down"
+        # the volume is gone, the run's TSDB is not: `crashlab report` can replay it
+        down = journal_events(run.journal_path, "stack", "down")
+        assert down and down[-1].get("telemetry") == str(run.prometheus / "data"), down
+        assert (run.prometheus / "data" / "wal").is_dir()
         leftovers = docker_cli.containers.list(
             all=True, filters={"label": f"com.docker.compose.project={options.project}"}
         )
@@ -158,14 +162,7 @@ def prom_query(prom_url: str, query: str) -> list[dict[str, Any]]:
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise AssertionError(f"{what}: not within {timeout_s}s (last: {last!r})")
+    return wait_until(predicate, timeout_s, what, every_s=interval_s)
 
 
 def journal_events(path: Path, type_: str, event: str, **match: Any) -> list[Any]:

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from chaos.faults import FaultContext
+from crashlab.waits import wait_until
 from tests.support import free_port, wait_http
 
 
@@ -248,9 +249,4 @@ def journal_events(run: Path, type_: str, event: str | None = None) -> list[Any]
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    wait_until(predicate, timeout_s, what)

@@ -3,25 +3,24 @@ Prometheus HTTP API, the admin API and the journal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from crashlab.journal import JournalEvent, read_journal
 from crashlab.rundir import RunDir
+from crashlab.waits import wait_until as wait_until
+from crashlab.waits import wait_until_async as wait_until_async
 from stack.local import LocalStack
 from stack.local.running import group_pids, process_alive
 from stack.runtime import RestartPolicy, StackConfig
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -42,32 +41,6 @@ def stack_config(root: Path, **overrides: Any) -> StackConfig:
     }
     fields.update(overrides)
     return StackConfig(**fields)
-
-
-def wait_until(fn: Callable[[], T | None], timeout_s: float, what: str, every_s: float = 0.2) -> T:
-    """Poll ``fn`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
-
-
-async def wait_until_async(
-    fn: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, every_s: float = 0.0
-) -> T:
-    """:func:`wait_until` for a coroutine ``fn`` (it may pace itself: ``every_s`` defaults to 0)."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
 
 
 def http(method: str, url: str, body: Any = None, token: str | None = None, timeout_s: float = 5.0) -> Any:

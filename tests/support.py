@@ -1,35 +1,42 @@
-"""Small helpers shared by every area's tests. Area-specific fixtures live in tests/helpers_<area>.py."""
+"""Small helpers shared by every area's tests. Area-specific fixtures live in tests/helpers_<area>.py.
+Ports and waits are the project's own (crashlab.ports, crashlab.waits)."""
 
 from __future__ import annotations
 
-import socket
-import time
 import urllib.error
 import urllib.request
 
+from crashlab.ports import free_port
+from crashlab.waits import wait_until
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["free_port", "wait_http", "wait_until"]
+
+
+def _answers(url: str, status: int) -> bool | object:
+    """True when ``url`` answers ``status``; else what it answered (a status or an error), falsy."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return resp.status == status or _Last(resp.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code == status or _Last(exc.code)
+    except OSError as exc:
+        return _Last(exc)
+
+
+class _Last:
+    """A falsy wrapper of the last answer, so the timeout message shows it."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
 
 def wait_http(url: str, timeout_s: float = 15.0, status: int = 200) -> None:
-    """Poll ``url`` until it answers ``status`` or raise after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                if resp.status == status:
-                    return
-                last = resp.status
-        except urllib.error.HTTPError as exc:
-            last = exc.code
-            exc.close()
-        except OSError as exc:
-            last = exc
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer {status} within {timeout_s}s (last: {last})")
+    """Poll ``url`` until it answers ``status``; a TimeoutError naming the last answer after ``timeout_s``."""
+    wait_until(lambda: _answers(url, status), timeout_s, f"{url} to answer {status}", every_s=0.05)

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from crashlab import binaries
 from crashlab.journal import Journal
 from crashlab.rundir import RunDir
 from crashlab.timeutil import iso
 
-#: promtool from the same package as prometheus: $CRASHLAB_PROMTOOL_BIN, else PATH
-PROMTOOL_BIN = os.environ.get("CRASHLAB_PROMTOOL_BIN") or shutil.which("promtool") or "promtool"
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ALERT = "ErrorBudgetBurnPage"
 SCRIPT_LINE = '<script>alert("pwned")</script> upstream said so'
@@ -345,7 +342,7 @@ def _write_tsdb(run: RunDir, samples: dict[str, list[tuple[str, float, float]]])
     data = run.prometheus / "data"
     data.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [PROMTOOL_BIN, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
+        [binaries.find("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
         capture_output=True,
         text=True,
         check=False,

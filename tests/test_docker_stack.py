@@ -19,6 +19,7 @@ import pytest
 from chaos.faults import registry
 from chaos.faults.base import FaultContext
 from chaos.faults.errors import FaultError
+from chaos.runner.cleanup import context_for
 from tests.helpers_docker import (
     docker_cli,
     docker_stack,
@@ -35,14 +36,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
 
 def _ctx(stack: Any) -> FaultContext:
-    return FaultContext(
-        urls=stack.urls,
-        admin_token=stack.admin_token,
-        runtime="docker",
-        pid_of=stack.pid,
-        netns_of=stack.netns_of,
-        stack=stack,
-    )
+    return context_for(stack)
 
 
 def _inject(stack: Any, name: str, params: dict[str, Any], ttl_s: float = 30.0) -> dict[str, Any]:
@@ -268,3 +262,23 @@ def test_restart_fault_and_status_json(docker_stack: Any) -> None:
     rows = [part.to_json() for part in docker_stack.status()]
     assert json.loads(json.dumps(rows)) == rows
     assert {row["name"] for row in rows} == {"game", "odds", "prometheus"}
+
+
+def test_the_registry_attaches_to_it_with_the_declared_capabilities(docker_stack: Any) -> None:
+    from stack import registry
+    from stack.capabilities import implemented_by
+
+    entry = registry.get("docker")
+    assert isinstance(docker_stack, entry.driver().stack_class)
+    assert implemented_by(type(docker_stack)) == entry.capabilities
+    for capability in entry.capabilities:
+        assert isinstance(docker_stack, capability.protocol), capability
+
+
+def test_memory_limit_changes_at_run_time(docker_stack: Any) -> None:
+    before = docker_stack.memory_limit_mb("odds")
+    assert before is not None
+    assert docker_stack.set_memory_limit("odds", before + 64) == before
+    assert docker_stack.memory_limit_mb("odds") == before + 64
+    assert docker_stack.container("odds").attrs["HostConfig"]["Memory"] == (before + 64) * 2**20
+    assert docker_stack.set_memory_limit("odds", before) == before + 64

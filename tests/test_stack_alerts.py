@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from aiohttp import web
 
+from crashlab.waits import wait_until, wait_until_async
 from stack.local import LocalStack, up
 from stack.prometheus.config import RUNBOOKS_DIR
 from tests.helpers_stack import (
@@ -25,8 +26,6 @@ from tests.helpers_stack import (
     play,
     stack_config,
     stack_dirs,
-    wait_until,
-    wait_until_async,
 )
 
 __all__ = ["stack_dirs"]

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from crashlab import binaries
 from stack.grafana import dashboards as dashboards_code
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +190,7 @@ def test_dashboard_promql_parses(tmp_path: Path) -> None:
     path = tmp_path / "dashboards.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}), encoding="utf-8")
     done = subprocess.run(
-        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
+        [binaries.find("promtool"), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -235,7 +236,7 @@ def test_dashboard_provider_path_is_the_compose_mount() -> None:
 @pytest.mark.parametrize("path", ["stack/docker/prometheus.yml"])
 def test_docker_prometheus_config_is_valid(path: str) -> None:
     done = subprocess.run(
-        ["promtool", "check", "config", "--syntax-only", str(ROOT / path)],
+        [binaries.find("promtool"), "check", "config", "--syntax-only", str(ROOT / path)],
         capture_output=True,
         text=True,
         check=False,

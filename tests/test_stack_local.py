@@ -7,6 +7,7 @@ import json
 import os
 import signal
 
+from crashlab.waits import wait_until
 from stack.local import LocalStack, attach
 from tests.helpers_stack import (
     active_jobs,
@@ -18,7 +19,6 @@ from tests.helpers_stack import (
     prom_value,
     stack_dirs,
     stack_processes,
-    wait_until,
 )
 
 __all__ = ["local_stack", "stack_dirs"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crashlab.waits import wait_until
 from stack.local import up
-from tests.helpers_stack import events, inject, stack_config, stack_dirs, supervisor_metric, wait_until
+from tests.helpers_stack import events, inject, stack_config, stack_dirs, supervisor_metric
 
 __all__ = ["stack_dirs"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,10 +13,11 @@ import pytest
 import yaml
 
 from chaos.scenario.semantics import KNOWN_ALERTS
+from crashlab import binaries
 from stack.prometheus import generate
 from stack.prometheus.config import HERE, rule_files, write_config, write_target
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+PROMTOOL = binaries.find("promtool")
 #: the alert names of docs/contracts.md
 ALERTS = set(KNOWN_ALERTS)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from crashlab.waits import wait_until
 from stack.local import attach, up
 from stack.local.exits import backoff_s, classify_exit, should_restart
 from stack.local.spec import RestartSpec
@@ -21,7 +22,6 @@ from tests.helpers_stack import (
     stack_dirs,
     stack_processes,
     supervisor_metric,
-    wait_until,
 )
 
 __all__ = ["stack_dirs"]
@@ -144,3 +144,67 @@ def test_children_die_with_a_killed_supervisor(stack_dirs: Path) -> None:
     finally:
         stack.down()
     assert_nothing_left(stack, procs)
+
+
+def test_restart_on_request_also_after_the_policy_gave_up(stack_dirs: Path) -> None:
+    stack = up(stack_config(stack_dirs, with_prometheus=False, restart_policy=RestartPolicy(name="no")))
+    try:
+        old = stack.pid("game")
+        stack.restart("game")  # returns once the new process runs, whatever the policy says
+        new = stack.pid("game")
+        assert new is not None and new != old
+        exited = events(stack, "process", "exited", service="game")
+        assert [(e.get("pid"), e.get("reason"), e.get("requested")) for e in exited] == [(old, "clean", True)]
+        assert events(stack, "process", "restarted", service="game", pid=new, restarts=1)
+        wait_until(lambda: stack.part("game")["healthy"], 15, "the restarted game healthy")
+        # a crash under policy "no" leaves it down; a restart on request brings it back
+        assert new is not None
+        os.kill(new, signal.SIGKILL)
+        wait_until(lambda: stack.part("game")["finished"], 15, "the game given up")
+        stack.restart("game")
+        assert stack.part("game")["restarts"] == 2 and stack.pid("game") not in (None, new)
+        assert supervisor_metric(stack, "crashlab_process_restarts_total", service="game") == 2
+        # a requested restart is not a crash
+        reasons = [e.get("reason") for e in events(stack, "process", "exited", service="game")]
+        assert reasons == ["clean", "killed"]
+    finally:
+        stack.down()
+
+
+def test_memory_limit_changes_at_run_time_and_is_enforced(stack_dirs: Path) -> None:
+    stack = up(stack_config(stack_dirs, with_prometheus=False))
+    try:
+        assert stack.memory_limit_mb("game") is None
+        assert stack.set_memory_limit("game", 1) is None  # far below what a Python process holds
+        assert stack.memory_limit_mb("game") == 1
+        assert supervisor_metric(stack, "crashlab_process_memory_limit_bytes", service="game") == 2**20
+        oom = wait_until(lambda: events(stack, "process", "exited", service="game", reason="oom"), 15, "oom")
+        assert oom[0].get("exit_code") == 137
+        assert events(
+            stack, "process", "memory_limit", service="game", limit_bytes=2**20, previous_bytes=None
+        )
+        assert stack.set_memory_limit("game", None) == 1
+        wait_until(lambda: stack.part("game")["healthy"], 20, "the game healthy without a limit")
+        assert stack.memory_limit_mb("game") is None and stack.memory_limit_mb("odds") is None
+    finally:
+        stack.down()
+
+
+def test_control_endpoints_need_the_admin_token(stack_dirs: Path) -> None:
+    from stack.http import http_call
+    from stack.runtime import StackError
+
+    stack = up(stack_config(stack_dirs, with_prometheus=False))
+    try:
+        url = stack.urls["supervisor"] + "/parts/game/restart"
+        for token in ("", "wrong"):
+            with pytest.raises(StackError, match=r"answered 401"):
+                http_call("POST", url, token=token)
+        with pytest.raises(StackError, match=r"answered 404: no part named 'nope'"):
+            http_call("POST", stack.urls["supervisor"] + "/parts/nope/restart", token=stack.admin_token)
+        with pytest.raises(StackError, match=r"answered 400"):
+            http_call("PUT", stack.urls["supervisor"] + "/parts/game/memory-limit", {"limit_bytes": -1},
+                      token=stack.admin_token)  # fmt: skip
+        assert stack.part("game")["restarts"] == 0 and stack.memory_limit_mb("game") is None
+    finally:
+        stack.down()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from chaos.faults.errors import FaultError
 from crashlab.faultkinds import FAULT_KINDS, MAX_TTL_S, ContainerParams, FaultKind, Params, ProcessParams
+from stack.capabilities import Capability
+from stack.runtime import Stack
 
 Handle = dict[str, Any]
 RevertOutcome = Literal["reverted", "expired", "gone"]
@@ -35,8 +37,9 @@ class FaultContext:
     pid_of: Callable[[str], int | None] = lambda _service: None
     #: the network namespace a service lives in (network faults), None: the host's own
     netns_of: Callable[[str], str | None] = lambda _service: None
-    #: the running stack object (runtime-specific faults such as containers use it)
-    stack: Any = None
+    #: the running stack: faults that need a capability (restart, containers) ask it with
+    #: ``isinstance(ctx.stack, <protocol of stack.capabilities>)``
+    stack: Stack | None = None
 
     def url(self, service: str) -> str:
         try:
@@ -60,6 +63,9 @@ class FaultType(Protocol):
         """False for instantaneous faults (process.kill): nothing to revert."""
         ...
 
+    #: what the target stack must be able to do (``crashlab validate`` checks its runtime has it)
+    needs: ClassVar[frozenset[Capability]]
+
     def target(self, params: Params) -> str: ...
 
     def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Awaitable[Handle]: ...
@@ -73,6 +79,8 @@ class Implementation:
     rest (parameters model, summary, whether it is instant)."""
 
     name: str
+    #: what the target stack must be able to do; none: any runtime (HTTP only, or this machine)
+    needs: ClassVar[frozenset[Capability]] = frozenset()
 
     def __post_init__(self) -> None:
         if self.name not in FAULT_KINDS:

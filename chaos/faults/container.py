@@ -22,7 +22,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import docker
 import docker.errors
@@ -45,6 +45,7 @@ from crashlab.faultkinds import (
     ContainerParams,
     Params,
 )
+from stack.capabilities import Capability, ContainerOps
 
 T = TypeVar("T")
 CPU_PERIOD = 100_000
@@ -61,12 +62,13 @@ async def _call(fn: Callable[[], T], what: str) -> T:
 
 
 def _container(ctx: FaultContext, service: str, what: str) -> Any:
-    get = getattr(ctx.stack, "container", None)
-    if ctx.runtime != "docker" or not callable(get):
+    stack = ctx.stack
+    if not isinstance(stack, ContainerOps):
         raise FaultError(
-            f"{what}: container faults need the docker runtime; this stack's runtime is {ctx.runtime!r}"
+            f"{what}: container faults need the docker runtime (a runtime with containers); "
+            f"this stack's runtime is {ctx.runtime!r}"
         )
-    return get(service)
+    return stack.container(service)
 
 
 def _client() -> Any:
@@ -89,6 +91,7 @@ class KillFault(Instantaneous, Implementation):
     """Send a signal to the service container's main process (restart policy applies)."""
 
     name: str = "container.kill"
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.CONTAINER})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerKillParams)
@@ -119,6 +122,7 @@ class RestartFault(Instantaneous, Implementation):
     """Restart the service's container (docker restart)."""
 
     name: str = "container.restart"
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.CONTAINER})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerParams)
@@ -133,6 +137,7 @@ class StateFault(OnService, Implementation):
     """stop/start or pause/unpause, with a detached ``docker start|unpause`` as the TTL."""
 
     action: Literal["stop", "pause"]
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.CONTAINER})
 
     @property
     def undo(self) -> str:
@@ -224,6 +229,7 @@ class LimitFault(OnService, Implementation):
     """A new memory limit or CPU quota; revert (or the TTL timer) restores the previous one."""
 
     limit: Literal["memory", "cpu"]
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.CONTAINER})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ContainerMemoryParams | ContainerCpuParams)

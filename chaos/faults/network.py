@@ -24,6 +24,7 @@ import secrets
 import shutil
 import sys
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from chaos.faults import detached
 from chaos.faults.base import FaultContext, FaultType, Handle, Implementation, RevertOutcome, check_ttl
@@ -35,6 +36,7 @@ from crashlab.faultkinds import (
     NetworkRateParams,
     Params,
 )
+from stack.capabilities import Capability
 
 #: what the TTL remover's command line holds (so revert only kills our own timer)
 _MARKER = "sleep"
@@ -224,6 +226,8 @@ async def _mtu(prefix: list[str], dev: str) -> int:
 @dataclass(frozen=True)
 class NetemFault(Implementation):
     """netem (or what the kernel has instead) in the target's network namespace."""
+
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.NETNS})
 
     def target(self, params: Params) -> str:
         assert isinstance(params, NetworkParams)

@@ -1,10 +1,11 @@
-"""The ``process`` family (local runtime): signals to a service's process.
+"""The ``process`` family: a part's process.
 
-``process.kill`` / ``process.term`` are instantaneous (the supervisor's restart policy decides what
-follows: a SIGTERMed service exits cleanly, which ``on-failure`` does not restart);
-``process.pause`` SIGSTOPs the process and leaves a detached timer that SIGCONTs it when the TTL
-ends; ``process.restart`` asks the stack to restart the service (``stack.restart(service)``) and
-refuses clearly when the stack cannot.
+``process.kill`` / ``process.term`` / ``process.pause`` signal the process, so they need a runtime
+whose parts are processes on this machine (capability ``signal``: local). The kill and the term are
+instantaneous (the supervisor's restart policy decides what follows: a SIGTERMed service exits
+cleanly, which ``on-failure`` does not restart); ``process.pause`` SIGSTOPs the process and leaves
+a detached timer that SIGCONTs it when the TTL ends. ``process.restart`` asks the stack to restart
+the part (capability ``restart``: the local supervisor, the docker engine).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import psutil
 
@@ -29,11 +31,16 @@ from chaos.faults.base import (
     RevertOutcome,
 )
 from chaos.faults.errors import FaultError
+from crashlab.errors import CrashlabError
 from crashlab.faultkinds import Params, ProcessParams
+from stack.capabilities import Capability, RestartsParts
 
 
 def _pid(name: str, params: ProcessParams, ctx: FaultContext, label: str) -> int:
-    pid = ctx.pid_of(params.service)
+    try:
+        pid = ctx.pid_of(params.service)
+    except CrashlabError as exc:
+        raise FaultError(f"{name} ({label!r}): {exc}") from None
     if pid is None:
         raise FaultError(f"{name} ({label!r}): service {params.service!r} has no running process")
     return pid
@@ -49,6 +56,7 @@ def _signal(pid: int, sig: signal.Signals, what: str) -> None:
 @dataclass(frozen=True)
 class SignalFault(Instantaneous, Implementation):
     sig: signal.Signals
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.SIGNAL})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ProcessParams)
@@ -75,6 +83,7 @@ class PauseFault(OnService, Implementation):
     """SIGSTOP the service for the duration, SIGCONT on revert (or when the TTL ends)."""
 
     name: str = "process.pause"
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.SIGNAL})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ProcessParams)
@@ -98,20 +107,24 @@ class PauseFault(OnService, Implementation):
 
 @dataclass(frozen=True)
 class RestartFault(Instantaneous, Implementation):
-    """Restart the service through the stack (``stack.restart``)."""
+    """Restart the part through the stack (the supervisor's or the engine's restart)."""
 
     name: str = "process.restart"
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.RESTART})
 
     async def inject(self, params: Params, ttl_s: float, ctx: FaultContext, *, label: str) -> Handle:
         assert isinstance(params, ProcessParams)
-        restart = getattr(ctx.stack, "restart", None)
-        if not callable(restart):
+        stack = ctx.stack
+        if not isinstance(stack, RestartsParts):
             # a SIGTERM would end the service cleanly, and an on-failure policy would not restart it
             raise FaultError(
                 f"{self.name} ({label!r}): this {ctx.runtime} stack cannot restart {params.service!r} on "
-                "request (no restart()); use process.kill, which its supervisor restarts"
+                "request; use process.kill, which its supervisor restarts"
             )
-        await asyncio.to_thread(restart, params.service)
+        try:
+            await asyncio.to_thread(stack.restart, params.service)
+        except CrashlabError as exc:
+            raise FaultError(f"{self.name} ({label!r}): {exc}") from None
         return {"kind": "restart", "service": params.service}
 
 

@@ -72,5 +72,13 @@ def describe() -> list[dict[str, Any]]:
                     "help": field.description,
                 }
             )
-        rows.append({"name": name, "summary": kind.summary, "revertible": not kind.instant, "params": params})
+        rows.append(
+            {
+                "name": name,
+                "summary": kind.summary,
+                "revertible": not kind.instant,
+                "needs": sorted(c.value for c in CATALOGUE[name].needs),
+                "params": params,
+            }
+        )
     return rows

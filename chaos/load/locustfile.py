@@ -41,6 +41,7 @@ from chaos.load.players import (
     REPORT_KEY,
     Players,
 )
+from crashlab.headers import PLAYER_ID
 
 CHOICES = ("rock", "paper", "scissors")
 #: seconds between a worker's stats reports to its master (Locust's default is 3): the players'
@@ -104,7 +105,7 @@ class Player(FastHttpUser):
                 path,
                 name=name,
                 json=body,
-                headers={"X-Player-Id": self.player_id},
+                headers={PLAYER_ID: self.player_id},
                 catch_response=True,
             ) as resp:
                 # counted here, before Locust's request event fires when the block ends: no greenlet

@@ -4,44 +4,31 @@ stack's admin token (state file)."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any
 
 from chaos.faults import FaultContext
 from chaos.runner.rollback import Leftover, find_leftovers, revert_leftovers
+from stack import registry
+from stack.capabilities import NetworkNamespaces, SignalsProcesses
 from stack.runtime import Stack
 
 
 def running_stack() -> Stack | None:
-    """The running stack named by a state file (local first, then docker), or None."""
-    for runtime in ("local", "docker"):
-        try:
-            module: Any = importlib.import_module(f"stack.{runtime}")
-        except ModuleNotFoundError:
-            continue
-        stack: Stack | None = module.attach()
-        if stack is not None:
-            return stack
-    return None
+    """The running stack named by a state file (the registry's runtimes in order), or None."""
+    return registry.attach_any()
 
 
 def context_for(stack: Stack | None) -> FaultContext:
+    """What faults get to know about ``stack``: its URLs and token, and, when its runtime has them,
+    its parts' PIDs and network namespaces."""
     if stack is None:
         return FaultContext()
-    netns_of = getattr(stack, "netns_of", None)
-
-    def pid_of(service: str) -> int | None:
-        return stack.pid(service)
-
-    return FaultContext(
-        urls=stack.urls,
-        admin_token=stack.admin_token,
-        runtime=stack.runtime,
-        pid_of=pid_of,
-        netns_of=netns_of if callable(netns_of) else (lambda _s: None),
-        stack=stack,
-    )
+    ctx = FaultContext(urls=stack.urls, admin_token=stack.admin_token, runtime=stack.runtime, stack=stack)
+    if isinstance(stack, SignalsProcesses):
+        ctx.pid_of = stack.pid
+    if isinstance(stack, NetworkNamespaces):
+        ctx.netns_of = stack.netns_of
+    return ctx
 
 
 async def revert_all_leftovers(runs_root: Path, stack: Stack | None = None) -> list[tuple[Leftover, str]]:

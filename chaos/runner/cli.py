@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -53,17 +51,14 @@ def _link(run_path: Path, root: Path, name: str) -> Path:
     raise DrillError(f"--link {name}: {link} exists and is not a symlink; remove it or pick another name")
 
 
-def _report(run_path: Path, console: Console) -> None:
-    try:
-        writer: Any = importlib.import_module("reports.writer")
-    except ModuleNotFoundError as exc:
-        raise DrillError(f"--report: the reporter (reports package) is not installed ({exc})") from None
-    headline: Any = importlib.import_module("reports.headline")
-    written = writer.report_run(run_path)
-    # five lines that say what happened, then (the very last line) the page
-    for line in headline.headline(written.report):
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
-    console.print(str(written.html), highlight=False, markup=False, soft_wrap=True)
+def write_report(run_path: Path) -> list[str]:
+    """The post-mortem of ``run_path`` (the drill calls it before its stack goes down, so the live
+    Prometheus answers); five lines that say what happened, then the page's path."""
+    from reports.headline import headline
+    from reports.writer import report_run
+
+    written = report_run(run_path)
+    return [*headline(written.report), str(written.html)]
 
 
 @click.command("drill")
@@ -100,7 +95,14 @@ def drill_command(
     if not file.exists():
         raise DrillError(f"{file}: no such drill file")
     console = Console(soft_wrap=True)
-    options = DrillOptions(speed=speed, dry_run=dry_run, quiet=quiet, runs_dir=runs_dir, keep_up=keep_up)
+    options = DrillOptions(
+        speed=speed,
+        dry_run=dry_run,
+        quiet=quiet,
+        runs_dir=runs_dir,
+        keep_up=keep_up,
+        report=write_report if with_report else None,
+    )
     drill = Drill(file, options, console)
     result = asyncio.run(_run_with_signals(drill, console))
     if result.run_dir is not None:
@@ -110,11 +112,9 @@ def drill_command(
         for failure in result.failures:
             console.print(f"failed: {failure}", highlight=False, markup=False)
         click.echo(str(result.run_dir.path))
-        if with_report:  # last, so that the page's path is the last line
-            try:
-                _report(result.run_dir.path, console)
-            except Exception as exc:  # the drill's verdict stands; say why there is no report
-                console.print(f"report failed: {exc}", highlight=False)
+        # last, so that the page's path is the last line
+        for line in result.report_lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     ctx.exit(result.exit_code)
 
 

@@ -2,6 +2,14 @@
 timeline with probes and guardrails, stop the load, check the steady state after, evaluate the
 expectations and write the run directory, on every exit path.
 
+The lifecycle is two :class:`contextlib.AsyncExitStack`: each thing the drill acquires pushes its
+own undo. The outer one (``lifetime``) holds what must outlive the verdict: the observers, the
+runner's metrics server, the stack and its scrape targets. The inner one (``activity``) holds the
+drill window: the load, the injected faults and the timeline's tasks. When the activity ends (done,
+aborted, failed or interrupted) every fault is reverted and the load stopped; then the verdict is
+recorded (manifest, ``run ended``), the report written (``--report``) while the stack's telemetry
+still answers, and only then is the lifetime unwound: scrape targets removed, the stack taken down.
+
 Verdicts and exit codes: ``passed`` (0), ``failed`` (1: an expectation, an after-probe or an
 injection failed, each named), ``aborted`` (2: guardrail, steady state not met before the drill,
 Ctrl-C/SIGTERM, or the stack failing). Every injected fault is reverted in all cases.
@@ -14,9 +22,9 @@ import contextlib
 import dataclasses
 import logging
 import platform
-import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,9 +54,14 @@ from chaos.scenario.model import HttpProbe, PromQLProbe, Scenario
 from crashlab import __version__
 from crashlab.errors import CrashlabError
 from crashlab.journal import Journal, read_journal
+from crashlab.ports import free_port
 from crashlab.prometheus import Prometheus
 from crashlab.rundir import RunDir, runs_root
 from crashlab.timeutil import iso, utcnow
+from crashlab.waits import WaitTimeout, wait_until_async
+from stack.capabilities import ScrapeTargets
+from stack.prometheus.scrapes import wait_scraped
+from stack.runtime import Stack
 
 log = logging.getLogger("crashlab.drill")
 
@@ -57,6 +70,11 @@ EXIT_CODES = {**verdict.EXIT_CODES, "dry-run": 0}
 SETTLE_S = 2.5
 #: How long to wait for Locust's first stats before the timeline starts anyway.
 LOAD_START_TIMEOUT_S = 15.0
+#: How long to wait for the first scrape of the stack's and the runner's targets.
+FIRST_SCRAPE_TIMEOUT_S = 30.0
+
+#: writes the post-mortem of a run directory; returns the lines to print at the very end
+ReportWriter = Callable[[Path], list[str]]
 
 
 class Abort(Exception):
@@ -71,6 +89,8 @@ class DrillOptions:
     runs_dir: Path | None = None
     keep_up: bool = False
     guard_interval_s: float = 1.0
+    #: ``--report``: called with the run directory after the verdict, before the stack goes down
+    report: ReportWriter | None = None
 
 
 @dataclass
@@ -79,17 +99,12 @@ class DrillResult:
     run_dir: RunDir | None
     failures: list[str] = field(default_factory=list)
     reason: str = ""
+    #: what the report writer printed (the post-mortem's headline and its path), empty without one
+    report_lines: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.verdict]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class CrashCounter:
@@ -102,6 +117,49 @@ class CrashCounter:
     def count(self) -> int:
         events = [e for path in self.journals for e in read_journal(path)]
         return len(verdict.crashes(events, self.since, utcnow() + timedelta(seconds=1)))
+
+
+def journals_of(*runs: RunDir) -> list[Path]:
+    """Each run's journal once, however its directory was spelt (relative or absolute)."""
+    return sorted({run.journal_path.resolve() for run in runs})
+
+
+@dataclass
+class _Drill:
+    """One drill being run: what every step needs, in one place."""
+
+    plan: Plan
+    run: RunDir
+    bus: EventBus
+    #: the runner's own /metrics (job ``runner``)
+    metrics_url: str
+    phase: str = "setup"
+    acquired: DrillStack | None = None
+    rollback: Rollback | None = None
+    load: LoadProcess | None = None
+    journals: list[Path] = field(default_factory=list)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.plan.scenario
+
+    @property
+    def stack(self) -> Stack:
+        assert self.acquired is not None
+        return self.acquired.stack
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        self.bus.emit(ev.PhaseStarted(phase))
+
+
+@dataclass(frozen=True)
+class _Probing:
+    """What probes, guardrails and expectations query: the stack's URLs and Prometheus."""
+
+    urls: dict[str, str]
+    prom: Prometheus | None
+    session: aiohttp.ClientSession
 
 
 class Drill:
@@ -150,25 +208,61 @@ class Drill:
     # --- the drill ----------------------------------------------------------------------------
     async def _execute(self, the_plan: Plan) -> DrillResult:
         scenario = the_plan.scenario
-        root = runs_root(self.options.runs_dir)
-        run = RunDir.create(scenario.name, root)
-        bus = EventBus()
-        bus.subscribe(JournalObserver(Journal(run.journal_path, source="runner")))
-        progress = Progress(self.console, quiet=self.options.quiet)
-        bus.subscribe(progress)
-        metrics = RunnerMetrics(scenario.name, run.run_id)
-        bus.subscribe(metrics)
+        run = RunDir.create(scenario.name, runs_root(self.options.runs_dir))
+        result = DrillResult("aborted", run)
+        async with AsyncExitStack() as lifetime:
+            bus = EventBus()
+            bus.subscribe(JournalObserver(Journal(run.journal_path, source="runner")))
+            progress = Progress(self.console, quiet=self.options.quiet)
+            lifetime.callback(progress.close)
+            bus.subscribe(progress)
+            metrics = RunnerMetrics(scenario.name, run.run_id)
+            lifetime.callback(metrics.close)
+            bus.subscribe(metrics)
+            run.update_manifest(**self._manifest(the_plan, run, metrics.url))
+            drill = _Drill(the_plan, run, bus, metrics.url)
+            bus.emit(ev.DrillStarted(scenario.name, run.run_id, the_plan.total_s, the_plan.speed))
+            lifetime.callback(bus.emit, ev.PhaseEnded("teardown"))
+            try:
+                await self._drill(drill, lifetime, result)
+            except Abort as exc:
+                result.verdict, result.reason = "aborted", str(exc)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                result.verdict = "aborted"
+                result.reason = f"interrupted by {self.interrupted_by or 'cancellation'}"
+            except CrashlabError as exc:
+                result.verdict, result.reason = "aborted", str(exc)
+            except Exception as exc:  # a bug or an unexpected failure: still revert, record and say so
+                log.exception("drill %s failed unexpectedly", run.run_id)
+                result.verdict, result.reason = "aborted", f"unexpected {type(exc).__name__}: {exc}"
+            self.cleaning = True
+            # every fault is reverted and the load stopped: the verdict, then the report while the
+            # stack (and its Prometheus) still runs, then the lifetime unwinds (teardown)
+            self._record(drill, result)
+            if self.options.report is not None:
+                result.report_lines = await self._report(self.options.report, run)
+            bus.emit(ev.PhaseStarted("teardown"))
         run.update_manifest(
-            run_id=run.run_id,
-            scenario=scenario.name,
-            scenario_file=str(self.path),
-            title=scenario.title,
-            speed=the_plan.speed,
-            seed=scenario.target.seed,
-            runtime=scenario.target.runtime,
-            target=scenario.target.model_dump(mode="json"),
-            versions={"crashlab": __version__, "python": platform.python_version()},
-            plan=[
+            stack_kept_up=bool(drill.acquired and (not drill.acquired.owned or self.options.keep_up))
+        )
+        return result
+
+    def _manifest(self, the_plan: Plan, run: RunDir, metrics_url: str) -> dict[str, Any]:
+        scenario = the_plan.scenario
+        return {
+            "run_id": run.run_id,
+            "scenario": scenario.name,
+            "scenario_file": str(self.path),
+            "title": scenario.title,
+            "speed": the_plan.speed,
+            "seed": scenario.target.seed,
+            "runtime": scenario.target.runtime,
+            "target": scenario.target.model_dump(mode="json"),
+            "versions": {"crashlab": __version__, "python": platform.python_version()},
+            "plan": [
                 {
                     "label": s.label,
                     "type": s.fault.type,
@@ -178,165 +272,216 @@ class Drill:
                 }
                 for s in the_plan.steps
             ],
-            runner_metrics_url=metrics.url,
-            started_at=iso(utcnow()),
-        )
-        result = DrillResult("aborted", run)
-        state = _RunState()
-        bus.emit(ev.DrillStarted(scenario.name, run.run_id, the_plan.total_s, the_plan.speed))
-        try:
-            await self._body(the_plan, run, bus, metrics, state, result)
-        except Abort as exc:
-            result.verdict, result.reason = "aborted", str(exc)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            result.verdict = "aborted"
-            result.reason = f"interrupted by {self.interrupted_by or 'cancellation'}"
-        except CrashlabError as exc:
-            result.verdict, result.reason = "aborted", str(exc)
-        except Exception as exc:  # a bug or an unexpected failure: still revert, record and say so
-            log.exception("drill %s failed unexpectedly", run.run_id)
-            result.verdict, result.reason = "aborted", f"unexpected {type(exc).__name__}: {exc}"
-        finally:
-            self.cleaning = True
-            await self._cleanup(state, bus, metrics, run, result)
-            progress.close()
-        return result
+            "runner_metrics_url": metrics_url,
+            "started_at": iso(utcnow()),
+        }
 
-    async def _body(
-        self,
-        the_plan: Plan,
-        run: RunDir,
-        bus: EventBus,
-        metrics: RunnerMetrics,
-        state: _RunState,
-        result: DrillResult,
-    ) -> None:
-        scenario = the_plan.scenario
-        bus.emit(ev.PhaseStarted("setup"))
-        state.phase = "setup"
+    def _record(self, drill: _Drill, result: DrillResult) -> None:
+        """The verdict in the manifest and the journal (``run ended`` / ``run aborted``)."""
+        drill.run.update_manifest(
+            ended_at=iso(utcnow()),
+            verdict=result.verdict,
+            reason=result.reason,
+            failures=result.failures,
+            exit_code=result.exit_code,
+        )
+        drill.bus.emit(
+            ev.DrillEnded(
+                drill.scenario.name, drill.run.run_id, result.verdict, result.reason, tuple(result.failures)
+            )
+        )
+
+    async def _report(self, writer: ReportWriter, run: RunDir) -> list[str]:
+        try:
+            return await asyncio.to_thread(writer, run.path)
+        except Exception as exc:  # the drill's verdict stands; say why there is no report
+            log.debug("report of %s failed", run.run_id, exc_info=True)
+            return [f"report failed: {exc}"]
+
+    async def _drill(self, drill: _Drill, lifetime: AsyncExitStack, result: DrillResult) -> None:
+        drill.enter("setup")
         cleaned = await revert_all_leftovers(runs_root(self.options.runs_dir))
         for left, outcome in cleaned:
             self.console.print(
                 f"leftover {left.name} ({left.fault_type}) from {left.journal.parent.name}: {outcome}"
             )
-        bringing_up = asyncio.ensure_future(asyncio.to_thread(acquire, scenario.target, run))
-        try:
-            state.stack = await asyncio.shield(bringing_up)
-        except asyncio.CancelledError:
-            # a stack coming up in its thread is still ours to take down: wait for it, then abort
-            with contextlib.suppress(Exception):
-                state.stack = await bringing_up
-            raise
-        stack = state.stack.stack
-        state.rollback = Rollback(context_for(stack), bus)
-        stack.add_scrape_target("runner", metrics.url)
-        state.scrape_added = True
-        run.update_manifest(
-            urls=stack.urls, stack_run_dir=str(stack.run_dir.path), stack_owned=state.stack.owned
-        )
-        journals = sorted({run.journal_path, stack.run_dir.journal_path})
-
+        await self._acquire_stack(drill, lifetime)
+        stack = drill.stack
+        drill.rollback = Rollback(context_for(stack), drill.bus)
+        self._scrape(lifetime, stack, "runner", drill.metrics_url)
+        owned = drill.acquired is not None and drill.acquired.owned
+        drill.run.update_manifest(urls=stack.urls, stack_run_dir=str(stack.run_dir.path), stack_owned=owned)
+        drill.journals = journals_of(drill.run, stack.run_dir)
         async with aiohttp.ClientSession() as session:
             urls = stack.urls
             prom = Prometheus(urls["prometheus"]) if "prometheus" in urls else None
-            if prom is not None:
-                # a drill's first seconds are only visible if Prometheus already scrapes everything
-                await self._wait_scraped(prom, ("game", "odds", "runner"))
-            bus.emit(ev.PhaseEnded("setup"))
-            # steady state before
-            self._phase(bus, state, "steady-state-before")
-            failed = await self._probes(scenario.steady_state.before, "before", urls, prom, session, bus)
+            probing = _Probing(urls, prom, session)
+            # a drill's first seconds are only visible if Prometheus already scrapes everything
+            await self._wait_scraped(stack, ("game", "odds", "runner"), FIRST_SCRAPE_TIMEOUT_S)
+            drill.bus.emit(ev.PhaseEnded("setup"))
+            drill.enter("steady-state-before")
+            failed = await self._probes(drill.scenario.steady_state.before, "before", probing, drill)
             if failed:
                 raise Abort(f"steady state not met before the drill: {', '.join(failed)}")
-            bus.emit(ev.PhaseEnded("steady-state-before"))
+            drill.bus.emit(ev.PhaseEnded("steady-state-before"))
 
-            window_start = state.window_start = utcnow()
-            if scenario.load is not None:
-                self._phase(bus, state, "load")
-                settings = dataclasses.replace(
-                    load_settings(scenario.load, scenario.target.seed), metrics_port=free_port()
-                )
-                state.load = LoadProcess(urls["game"], settings, run.locust)
-                if state.load.metrics_url:
-                    stack.add_scrape_target("load", state.load.metrics_url)
-                    state.load_scrape_added = True
-                await state.load.start()
-                bus.emit(ev.LoadStarted(settings.users, settings.spawn_rate, state.load.pid))
-                await self._wait_load_started(state.load)
-                if prom is not None and state.load_scrape_added:
-                    await self._wait_scraped(prom, ("load",), timeout_s=LOAD_START_TIMEOUT_S)
-
-            self._phase(bus, state, "timeline")
-            t0 = time.monotonic()
-            run.update_manifest(timeline_started_at=iso(utcnow()))
-            counter = CrashCounter(journals, window_start)
-            helpers = [asyncio.create_task(self._ticker(bus, state, the_plan, t0, counter))]
-            if scenario.steady_state.during is not None:
-                helpers.append(asyncio.create_task(self._during(scenario, urls, prom, session, bus)))
-            guard_task = (
-                asyncio.create_task(
-                    guards.watch(scenario.guardrails, urls, prom, session, bus, self.options.guard_interval_s)
-                )
-                if scenario.guardrails
-                else None
-            )
-            assert state.rollback is not None
-            main = asyncio.create_task(self._timeline_and_load(the_plan, state, t0))
-            try:
-                waiting: set[asyncio.Task[Any]] = {main} | ({guard_task} if guard_task else set())
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if guard_task is not None and guard_task in done:
-                    tripped = guard_task.result()
-                    raise Abort(f"guardrail {tripped.guardrail} tripped ({tripped.detail or tripped.value})")
-                main.result()
-            finally:
-                for task in [main, *helpers, *([guard_task] if guard_task else [])]:
-                    task.cancel()
-                await asyncio.gather(
-                    main, *helpers, *([guard_task] if guard_task else []), return_exceptions=True
-                )
-                await state.rollback.revert_all()
-            bus.emit(ev.PhaseEnded("timeline"))
-            await self._stop_load(state, bus)
+            window_start = utcnow()
+            async with AsyncExitStack() as activity:
+                activity.callback(self._close_window, drill.run, window_start)
+                await self._start_load(drill, activity, lifetime, prom)
+                await self._timeline(drill, activity, window_start, probing)
             window_end = utcnow()
-            run.update_manifest(window={"start": iso(window_start), "end": iso(window_end)})
-            state.window_start = None
 
-            self._phase(bus, state, "steady-state-after")
-            await self._probes(scenario.steady_state.after, "after", urls, prom, session, bus)
-            bus.emit(ev.PhaseEnded("steady-state-after"))
+            drill.enter("steady-state-after")
+            await self._probes(drill.scenario.steady_state.after, "after", probing, drill)
+            drill.bus.emit(ev.PhaseEnded("steady-state-after"))
             await asyncio.sleep(SETTLE_S)
             judged = await asyncio.to_thread(
-                _evaluate, scenario, prom, window_start, window_end, run.journal_path, journals
+                _evaluate,
+                drill.scenario,
+                prom,
+                window_start,
+                window_end,
+                drill.run.journal_path,
+                drill.journals,
             )
             for check in judged.checks:
-                bus.emit(ev.ExpectationChecked(check.key, check.met, check.expected, check.measured))
+                drill.bus.emit(ev.ExpectationChecked(check.key, check.met, check.expected, check.measured))
             result.failures, result.verdict, result.reason = judged.failures, judged.verdict, judged.reason
 
-    # --- pieces ----------------------------------------------------------------------------------
-    def _phase(self, bus: EventBus, state: _RunState, phase: str) -> None:
-        state.phase = phase
-        bus.emit(ev.PhaseStarted(phase))
+    # --- acquisitions, each with its undo ----------------------------------------------------------
+    async def _acquire_stack(self, drill: _Drill, lifetime: AsyncExitStack) -> None:
+        bringing_up = asyncio.ensure_future(asyncio.to_thread(acquire, drill.scenario.target, drill.run))
+        try:
+            drill.acquired = await asyncio.shield(bringing_up)
+        except asyncio.CancelledError:
+            # a stack coming up in its thread is still ours to take down: wait for it, then abort
+            with contextlib.suppress(Exception):
+                drill.acquired = await bringing_up
+                lifetime.push_async_callback(self._release, drill.acquired)
+            raise
+        lifetime.push_async_callback(self._release, drill.acquired)
 
+    async def _release(self, acquired: DrillStack) -> None:
+        """Take down a stack this drill brought up (unless ``--keep-up``); a shared one stays."""
+        if not acquired.owned or self.options.keep_up:
+            return
+        try:
+            await asyncio.to_thread(acquired.stack.down)
+        except CrashlabError as exc:
+            self.console.print(f"taking the stack down failed: {exc}", highlight=False)
+            acquired.stack.run_dir.update_manifest(teardown_error=f"stack down failed: {exc}")
+
+    def _scrape(self, lifetime: AsyncExitStack, stack: Stack, job: str, url: str) -> None:
+        """Let the stack's Prometheus scrape ``url`` as ``job`` until teardown (where it can)."""
+        if not isinstance(stack, ScrapeTargets):
+            return
+        stack.add_scrape_target(job, url)
+        lifetime.callback(self._unscrape, stack, job)
+
+    def _unscrape(self, stack: ScrapeTargets, job: str) -> None:
+        try:
+            stack.remove_scrape_target(job)
+        except CrashlabError as exc:
+            self.console.print(f"removing the {job} scrape target failed: {exc}", highlight=False)
+
+    @staticmethod
+    def _close_window(run: RunDir, start: datetime) -> None:
+        """The drill window: from the load's start to its stop (or to the abort)."""
+        run.update_manifest(window={"start": iso(start), "end": iso(utcnow())})
+
+    async def _start_load(
+        self, drill: _Drill, activity: AsyncExitStack, lifetime: AsyncExitStack, prom: Prometheus | None
+    ) -> None:
+        scenario = drill.scenario
+        if scenario.load is None:
+            return
+        drill.enter("load")
+        settings = dataclasses.replace(
+            load_settings(scenario.load, scenario.target.seed), metrics_port=free_port()
+        )
+        load = drill.load = LoadProcess(drill.stack.urls["game"], settings, drill.run.locust)
+        scraped = bool(load.metrics_url) and isinstance(drill.stack, ScrapeTargets)
+        if load.metrics_url:
+            self._scrape(lifetime, drill.stack, "load", load.metrics_url)
+        activity.push_async_callback(self._stop_load, load, drill.bus)
+        await load.start()
+        drill.bus.emit(ev.LoadStarted(settings.users, settings.spawn_rate, load.pid))
+        await self._wait_load_started(load)
+        if prom is not None and scraped:
+            await self._wait_scraped(drill.stack, ("load",), LOAD_START_TIMEOUT_S)
+
+    async def _stop_load(self, load: LoadProcess, bus: EventBus) -> None:
+        try:
+            code = await load.stop()
+        except Exception as exc:  # the verdict and the teardown still happen
+            self.console.print(f"stopping Locust failed: {exc}", highlight=False)
+            return
+        bus.emit(ev.LoadStopped(code))
+        bus.emit(ev.PhaseEnded("load"))
+
+    async def _timeline(
+        self,
+        drill: _Drill,
+        activity: AsyncExitStack,
+        window_start: datetime,
+        probing: _Probing,
+    ) -> None:
+        rollback = drill.rollback
+        assert rollback is not None
+        scenario = drill.scenario
+        drill.enter("timeline")
+        t0 = time.monotonic()
+        drill.run.update_manifest(timeline_started_at=iso(utcnow()))
+        activity.push_async_callback(self._end_timeline, rollback, drill.bus)
+        counter = CrashCounter(drill.journals, window_start)
+        tasks = [asyncio.create_task(self._ticker(drill, t0, counter))]
+        if scenario.steady_state.during is not None:
+            tasks.append(asyncio.create_task(self._during(scenario, probing, drill)))
+        guard_task = (
+            asyncio.create_task(
+                guards.watch(
+                    scenario.guardrails,
+                    probing.urls,
+                    probing.prom,
+                    probing.session,
+                    drill.bus,
+                    self.options.guard_interval_s,
+                )
+            )
+            if scenario.guardrails
+            else None
+        )
+        main = asyncio.create_task(self._timeline_and_load(drill, t0))
+        waiting = [main, *([guard_task] if guard_task else [])]
+        activity.push_async_callback(_cancel, [*tasks, *waiting])
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if guard_task is not None and guard_task in done:
+            tripped = guard_task.result()
+            raise Abort(f"guardrail {tripped.guardrail} tripped ({tripped.detail or tripped.value})")
+        main.result()
+
+    async def _end_timeline(self, rollback: Rollback, bus: EventBus) -> None:
+        await rollback.revert_all()
+        bus.emit(ev.PhaseEnded("timeline"))
+
+    # --- pieces ----------------------------------------------------------------------------------
     async def _probes(
         self,
         probes: Sequence[PromQLProbe | HttpProbe],
         when: str,
-        urls: dict[str, str],
-        prom: Prometheus | None,
-        session: aiohttp.ClientSession,
-        bus: EventBus,
+        probing: _Probing,
+        drill: _Drill,
     ) -> list[str]:
-        results = await asyncio.gather(*(run_probe(p, urls, prom, session) for p in probes))
+        results = await asyncio.gather(
+            *(run_probe(p, probing.urls, probing.prom, probing.session) for p in probes)
+        )
         failed = []
         for probe, res in zip(probes, results, strict=True):
             tolerance = (
                 probe.tolerance.model_dump(exclude_none=True) if isinstance(probe, PromQLProbe) else None
             )
-            bus.emit(ev.ProbeChecked(probe.name, res.passed, res.value, tolerance, when, res.detail))
+            drill.bus.emit(ev.ProbeChecked(probe.name, res.passed, res.value, tolerance, when, res.detail))
             if not res.passed:
                 failed.append(probe.name)
         return failed
@@ -344,62 +489,57 @@ class Drill:
     async def _during(
         self,
         scenario: Scenario,
-        urls: dict[str, str],
-        prom: Prometheus | None,
-        session: aiohttp.ClientSession,
-        bus: EventBus,
+        probing: _Probing,
+        drill: _Drill,
     ) -> None:
         during = scenario.steady_state.during
         assert during is not None
         while True:
             await asyncio.sleep(during.interval)
-            await self._probes(during.probes, "during", urls, prom, session, bus)
+            await self._probes(during.probes, "during", probing, drill)
 
-    async def _wait_scraped(self, prom: Prometheus, jobs: Sequence[str], timeout_s: float = 30.0) -> None:
-        """Wait until Prometheus has a successful scrape of every job (warn and go on after the timeout)."""
-        query = f'count(up{{job=~"{"|".join(jobs)}"}} == 1)'
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with contextlib.suppress(CrashlabError):
-                if (await asyncio.to_thread(prom.scalar, query) or 0) >= len(jobs):
-                    return
-            await asyncio.sleep(0.25)
-        self.console.print(
-            f"warning: Prometheus has not scraped all of {', '.join(jobs)} after {timeout_s:g}s"
-        )
+    async def _wait_scraped(self, stack: Stack, jobs: Sequence[str], timeout_s: float) -> None:
+        """Wait until the stack's Prometheus has scraped every job (warn and go on after the timeout).
+        Jobs the runner cannot add to this stack (no scrape targets) are not waited for."""
+        url = stack.urls.get("prometheus")
+        if url is None:
+            return
+        wanted = [j for j in jobs if j in ("game", "odds") or isinstance(stack, ScrapeTargets)]
+        try:
+            await asyncio.to_thread(wait_scraped, url, wanted, timeout_s)
+        except CrashlabError as exc:
+            self.console.print(f"warning: {exc}", highlight=False)
 
     async def _wait_load_started(self, load: LoadProcess) -> None:
-        deadline = time.monotonic() + LOAD_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if load.live() is not None:
-                return
+        async def started() -> bool:
             if load.exit_code is not None:
                 raise DrillError(
                     f"Locust exited at start (code {load.exit_code}); see {load.out_dir}/locust.out"
                 )
-            await asyncio.sleep(0.1)
+            return load.live() is not None
 
-    async def _timeline_and_load(self, the_plan: Plan, state: _RunState, t0: float) -> None:
-        assert state.rollback is not None
-        await run_timeline(the_plan.steps, state.rollback, t0)
-        await sleep_until(t0 + the_plan.total_s)
-        if state.load is not None:
-            load = the_plan.scenario.load
+        with contextlib.suppress(WaitTimeout):
+            await wait_until_async(started, LOAD_START_TIMEOUT_S, "Locust's first stats")
+
+    async def _timeline_and_load(self, drill: _Drill, t0: float) -> None:
+        assert drill.rollback is not None
+        await run_timeline(drill.plan.steps, drill.rollback, t0)
+        await sleep_until(t0 + drill.plan.total_s)
+        if drill.load is not None:
+            load = drill.scenario.load
             grace = (load.client_timeout or 10.0) * (1 + load.client_retries) if load else 10.0
             with contextlib.suppress(TimeoutError):
-                await state.load.wait(timeout_s=grace + 10.0)
+                await drill.load.wait(timeout_s=grace + 10.0)
 
-    async def _ticker(
-        self, bus: EventBus, state: _RunState, the_plan: Plan, t0: float, counter: CrashCounter
-    ) -> None:
+    async def _ticker(self, drill: _Drill, t0: float, counter: CrashCounter) -> None:
         while True:
-            live = state.load.live() if state.load else None
-            bus.emit(
+            live = drill.load.live() if drill.load else None
+            drill.bus.emit(
                 ev.Tick(
                     elapsed_s=time.monotonic() - t0,
-                    total_s=the_plan.total_s,
-                    phase=state.phase,
-                    active_faults=tuple(state.rollback.active) if state.rollback else (),
+                    total_s=drill.plan.total_s,
+                    phase=drill.phase,
+                    active_faults=tuple(drill.rollback.active) if drill.rollback else (),
                     rps=live.rps if live else None,
                     error_rate=live.error_rate if live else None,
                     p99_ms=live.p99_ms if live else None,
@@ -408,76 +548,11 @@ class Drill:
             )
             await asyncio.sleep(1.0)
 
-    async def _stop_load(self, state: _RunState, bus: EventBus) -> None:
-        if state.load is None or state.load_stopped:
-            return
-        state.load_stopped = True
-        code = await state.load.stop()
-        bus.emit(ev.LoadStopped(code))
-        bus.emit(ev.PhaseEnded("load"))
 
-    async def _cleanup(
-        self, state: _RunState, bus: EventBus, metrics: RunnerMetrics, run: RunDir, result: DrillResult
-    ) -> None:
-        """Every exit path: revert, stop the load, teardown; the run directory gets its verdict."""
-        if state.rollback is not None:
-            await state.rollback.revert_all()
-        try:
-            await self._stop_load(state, bus)
-        except Exception as exc:  # the verdict and the teardown still happen
-            self.console.print(f"stopping Locust failed: {exc}")
-        if state.window_start is not None:  # aborted mid-drill: the window ends now
-            run.update_manifest(window={"start": iso(state.window_start), "end": iso(utcnow())})
-        bus.emit(ev.PhaseStarted("teardown"))
-        if state.stack is not None:
-            stack = state.stack.stack
-            for job, added in (("runner", state.scrape_added), ("load", state.load_scrape_added)):
-                if not added:
-                    continue
-                try:
-                    stack.remove_scrape_target(job)
-                except CrashlabError as exc:
-                    self.console.print(f"removing the {job} scrape target failed: {exc}")
-            if state.stack.owned and not self.options.keep_up:
-                try:
-                    await asyncio.to_thread(stack.down)
-                except CrashlabError as exc:
-                    self.console.print(f"taking the stack down failed: {exc}")
-                    result.reason = (
-                        result.reason + "; " if result.reason else ""
-                    ) + f"stack down failed: {exc}"
-        bus.emit(ev.PhaseEnded("teardown"))
-        run.update_manifest(
-            ended_at=iso(utcnow()),
-            verdict=result.verdict,
-            reason=result.reason,
-            failures=result.failures,
-            exit_code=result.exit_code,
-            stack_kept_up=bool(state.stack and (not state.stack.owned or self.options.keep_up)),
-        )
-        bus.emit(
-            ev.DrillEnded(
-                run.path.name.split("-", 1)[-1],
-                run.run_id,
-                result.verdict,
-                result.reason,
-                tuple(result.failures),
-            )
-        )
-        metrics.close()
-
-
-@dataclass
-class _RunState:
-    phase: str = "setup"
-    stack: DrillStack | None = None
-    rollback: Rollback | None = None
-    load: LoadProcess | None = None
-    load_stopped: bool = False
-    scrape_added: bool = False
-    load_scrape_added: bool = False
-    #: set while the drill window (load start to load stop) is open
-    window_start: datetime | None = None
+async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _evaluate(

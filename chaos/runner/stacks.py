@@ -2,18 +2,19 @@
 one brought up into the drill's run directory (and taken down at the end unless ``--keep-up``).
 
 A stack brought up by a drill records its target in its run's manifest (``stack_target``); a running
-stack matches when that record equals this scenario's target.
+stack matches when that record equals this scenario's target. The runtime comes from
+:mod:`stack.registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from chaos.runner.errors import DrillError
 from chaos.scenario.model import Target
 from crashlab.rundir import RunDir
+from stack import registry
 from stack.runtime import RestartPolicy, Stack, StackConfig
 
 
@@ -40,15 +41,6 @@ def stack_config(target: Target, run_dir: RunDir) -> StackConfig:
     )
 
 
-def _runtime(name: str) -> Any:
-    try:
-        return importlib.import_module(f"stack.{name}")
-    except ModuleNotFoundError as exc:
-        raise DrillError(
-            f"target.runtime {name!r}: this install has no stack.{name} runtime ({exc})"
-        ) from None
-
-
 @dataclass
 class DrillStack:
     stack: Stack
@@ -56,22 +48,28 @@ class DrillStack:
     owned: bool
 
 
-def acquire(target: Target, run_dir: RunDir) -> DrillStack:
-    runtime = _runtime(target.runtime)
-    attach = getattr(runtime, "attach", None)
-    running: Stack | None = attach() if callable(attach) else None
-    if running is not None:
-        record = running.run_dir.read_manifest().get("stack_target")
-        if record == target_record(target):
-            return DrillStack(running, owned=False)
-        raise DrillError(
-            f"a {target.runtime} stack is already up (run {running.run_dir.path}) with "
-            f"{'another target' if record else 'an unknown target (started by `crashlab up`)'}; "
-            "this drill needs its own: run `crashlab down` first"
-        )
-    up = getattr(runtime, "up", None)
-    if not callable(up):
-        raise DrillError(f"stack.{target.runtime} cannot bring a stack up (no up())")
-    stack: Stack = up(stack_config(target, run_dir))
+def attach(target: Target) -> DrillStack | None:
+    """The running stack of the target's runtime when it was brought up for this very target; None
+    when none runs. A running stack for another target is an error (it is someone else's)."""
+    running = registry.get(target.runtime).attach()
+    if running is None:
+        return None
+    record = running.run_dir.read_manifest().get("stack_target")
+    if record == target_record(target):
+        return DrillStack(running, owned=False)
+    raise DrillError(
+        f"a {target.runtime} stack is already up (run {running.run_dir.path}) with "
+        f"{'another target' if record else 'an unknown target (started by `crashlab up`)'}; "
+        "this drill needs its own: run `crashlab down` first"
+    )
+
+
+def bring_up(target: Target, run_dir: RunDir) -> DrillStack:
+    """A new stack of the target's runtime, in ``run_dir``, recorded as brought up for ``target``."""
+    stack = registry.get(target.runtime).up(stack_config(target, run_dir))
     run_dir.update_manifest(stack_target=target_record(target))
     return DrillStack(stack, owned=True)
+
+
+def acquire(target: Target, run_dir: RunDir) -> DrillStack:
+    return attach(target) or bring_up(target, run_dir)

@@ -8,7 +8,7 @@ Fault specs live in :mod:`chaos.scenario.fault_specs` and are re-exported here. 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -32,6 +32,14 @@ from crashlab.durations import (
 )
 from service.profile import SWITCHES as SWITCH_NAMES
 from service.profile import SwitchName
+from stack import registry as runtimes
+
+if TYPE_CHECKING:
+    RuntimeName = str
+else:
+    #: a runtime of stack.registry: a Literal built from its names, so the schema lists them and a
+    #: typo gets a suggestion; a new runtime needs no change here
+    RuntimeName = Literal[runtimes.NAMES]
 
 __all__ = [
     "FAMILIES",
@@ -104,7 +112,7 @@ SwitchOverride = Annotated[
 class Target(Model):
     """What the drill runs against."""
 
-    runtime: Literal["local", "docker"] = "local"
+    runtime: RuntimeName = "local"
     profile: str = Field("naive", min_length=1, description="naive | hardened | path to a profile YAML")
     switches: dict[SwitchName, SwitchOverride] = Field(
         default_factory=dict, description="switch overrides: a bool sets 'enabled', a mapping sets settings"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -14,11 +13,13 @@ from pathlib import Path
 
 import yaml
 
+from crashlab import binaries
+
 _LINE = re.compile(r'group "e(\d+)", rule \d+, "[^"]*": (.+)$')
 
 
 def promtool() -> str | None:
-    return shutil.which("promtool")
+    return binaries.which("promtool")
 
 
 def promql_errors(expressions: Sequence[str], tool: str | None = None) -> dict[int, str]:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from chaos.faults import registry as catalogue
 from chaos.scenario.messages import convert, format_loc, suggest
 from chaos.scenario.model import (
     FaultStep,
@@ -32,6 +33,7 @@ from chaos.scenario.timeline import expand, length_s
 from crashlab.durations import format_duration
 from crashlab.errors import CrashlabError
 from crashlab.faultkinds import MAX_TTL_S
+from stack import registry as runtimes
 
 Loc = tuple[str | int, ...]
 Finding = tuple[Loc, str]
@@ -114,18 +116,8 @@ def _check_step(step: Step, loc: Loc, scenario: Scenario, runtime_known: bool) -
             (*loc, "duration"),
             f"must be <= 1h, the longest TTL a fault may have (got {format_duration(step.duration)})",
         )
-    family = fault.family
-    runtime = scenario.target.runtime
-    if runtime_known and family == "process" and runtime != "local":
-        yield (
-            (*loc, "fault", "type"),
-            f"{fault.type} needs target.runtime local (got {runtime!r}); use container.*",
-        )
-    if runtime_known and family == "container" and runtime != "docker":
-        yield (
-            (*loc, "fault", "type"),
-            f"{fault.type} needs target.runtime docker (got {runtime!r}); use process.*",
-        )
+    if runtime_known:
+        yield from _check_capabilities(fault.type, loc, scenario.target.runtime)
     # ramp_to_ms and ramp come together: a rule of the contract's model (crashlab.faultkinds)
     ramp = getattr(fault, "ramp", 0.0)
     if ramp and step.duration is not None and ramp > step.duration + _EPSILON:
@@ -133,6 +125,21 @@ def _check_step(step: Step, loc: Loc, scenario: Scenario, runtime_known: bool) -
             (*loc, "fault", "ramp"),
             f"the ramp ({format_duration(ramp)}) is longer than the step ({format_duration(step.duration)})",
         )
+
+
+def _check_capabilities(fault_type: str, loc: Loc, runtime_name: str) -> Iterator[Finding]:
+    """The target runtime must have every capability the fault needs (stack.registry)."""
+    if fault_type not in catalogue.CATALOGUE or runtime_name not in runtimes.NAMES:
+        return  # the model has already said what is wrong with the type or the runtime
+    runtime = runtimes.get(runtime_name)
+    for capability in sorted(catalogue.get(fault_type).needs, key=lambda c: c.value):
+        if not runtime.has(capability):
+            able = runtimes.with_capability(capability)
+            yield (
+                (*loc, "fault", "type"),
+                f"{fault_type} needs a runtime that can {capability.means}; target.runtime "
+                f"{runtime_name!r} cannot (runtimes that can: {', '.join(able) or 'none'})",
+            )
 
 
 def _check_url(check: HttpCheck, loc: Loc) -> Iterator[Finding]:

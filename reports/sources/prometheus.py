@@ -2,7 +2,7 @@
 
 The live Prometheus named in ``manifest.json`` (``urls.prometheus``) is asked first. When it does not
 answer, or has nothing for the window, :class:`ReplayPrometheus` starts the ``prometheus`` binary (found
-like the local stack finds it: ``$CRASHLAB_PROMETHEUS_BIN``, else ``PATH``) on a copy of the run's own
+:func:`crashlab.binaries.find`: ``$CRASHLAB_PROMETHEUS_BIN``, else ``PATH``) on a copy of the run's own
 TSDB (``runs/<id>/prometheus/data``) on a free loopback port, so a report can be rendered again days later.
 
 Counters are read as raw samples (exact totals across restarts); the evaluator's series (chaos.verdict)
@@ -15,7 +15,6 @@ import math
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,9 @@ from typing import Any
 import yaml
 
 from chaos import verdict
+from crashlab import binaries
 from crashlab.errors import CrashlabError
+from crashlab.ports import free_port
 from crashlab.prometheus import Exemplar, Prometheus, PrometheusError, Series
 from reports.model import SourceProblem, Window
 from stack.prometheus.generate import CLIENT_BAD_OUTCOMES
@@ -184,13 +185,6 @@ def query_all(
     return results, errors
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ReplayPrometheus:
     """A Prometheus on a copy of a run's TSDB, on a free loopback port; stopped and removed on exit."""
 
@@ -216,17 +210,14 @@ class ReplayPrometheus:
         self.stop()
 
     def start(self) -> None:
-        # the local stack's lookup ($CRASHLAB_PROMETHEUS_BIN, else PATH); StackError says how to install it
-        from stack.local.launch import prometheus_binary
-
-        binary = prometheus_binary()
+        binary = binaries.find("prometheus")  # MissingBinary says how to install it
         self._tmp = tempfile.TemporaryDirectory(prefix="crashlab-replay-")
         root = Path(self._tmp.name)
         data = root / "data"
         shutil.copytree(self.data_dir, data, ignore=shutil.ignore_patterns("lock", "queries.active"))
         config = root / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n", encoding="utf-8")
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._log = (root / "prometheus.log").open("wb")
         self._proc = subprocess.Popen(

@@ -8,34 +8,21 @@ as its external URL, so the links in its notifications (``externalURL``) open fr
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
+from crashlab import binaries
 from stack.runtime import StackError
-
-#: executable names: Debian's package calls it prometheus-alertmanager, upstream and Homebrew alertmanager
-NAMES = ("prometheus-alertmanager", "alertmanager")
-ENV = "CRASHLAB_ALERTMANAGER_BIN"
-INSTALL_HINT = (
-    "install Debian's prometheus-alertmanager (`make setup`, or `apt-get install prometheus-alertmanager`, "
-    f"or `brew install alertmanager`), point {ENV} at it, or start the stack without it "
-    "(`crashlab up --no-alertmanager`)"
-)
 
 
 def alertmanager_binary() -> str:
-    """The Alertmanager server: ``$CRASHLAB_ALERTMANAGER_BIN`` or one of :data:`NAMES` on ``PATH``."""
-    explicit = os.environ.get(ENV)
-    if explicit:
-        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
-            return explicit
-        raise StackError(f"alertmanager: {ENV}={explicit} is not an executable file; {INSTALL_HINT}")
-    for name in NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise StackError(f"alertmanager: neither {' nor '.join(NAMES)} is on PATH; {INSTALL_HINT}")
+    """The Alertmanager server (:func:`crashlab.binaries.find`: ``$CRASHLAB_ALERTMANAGER_BIN``, else
+    ``prometheus-alertmanager`` or ``alertmanager`` on ``PATH``)."""
+    try:
+        return binaries.find(
+            "alertmanager", hint="or start the stack without it (`crashlab up --no-alertmanager`)"
+        )
+    except binaries.MissingBinary as exc:
+        raise StackError(str(exc)) from None
 
 
 def alertmanager_argv(binary: str, *, config: Path, data: Path, listen: str, url: str) -> list[str]:

@@ -18,19 +18,22 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import psutil
 
 from crashlab.journal import Journal
+from crashlab.ports import free_port
 from crashlab.timeutil import iso, utcnow
 from stack.alertmanager.config import write_config as write_alertmanager_config
 from stack.docker import netns
@@ -46,7 +49,7 @@ from stack.docker.engine import (
 )
 from stack.docker.images import ensure_service_image
 from stack.docker.state import DockerState, read_state, remove_state, state_path, write_state
-from stack.local.ports import free_port
+from stack.http import http_ok
 from stack.local.state import process_alive
 from stack.prometheus.config import runbooks_base
 from stack.runtime import SERVICES, PartStatus, RecordedStack, RuntimeName, StackConfig, StackError
@@ -65,6 +68,9 @@ FULL_PORTS = {
     "grafana": 13000,
 }
 DOWN_TIMEOUT_S = 120.0
+#: where the compose Prometheus keeps its TSDB (``--storage.tsdb.path``, the ``prometheus-data`` volume)
+TSDB_PATH = "/prometheus"
+MB = 1024 * 1024
 
 
 @dataclass
@@ -138,19 +144,10 @@ def _alertmanager_config(am_dir: Path, config: StackConfig, *, bridge: bool) -> 
     return path
 
 
-def _http_ok(url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return 200 <= int(resp.status) < 300
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return False
-    except OSError:
-        return False
-
-
 class DockerStack(RecordedStack[DockerState]):
-    """A running compose project; implements :class:`stack.runtime.Stack`."""
+    """A running compose project; implements :class:`stack.runtime.Stack` and the capabilities
+    ``stack.registry`` declares for ``docker`` (restart, containers, network namespaces, scrape
+    targets, memory limits)."""
 
     def __init__(self, state: DockerState, state_file: Path | None = None) -> None:
         self.state = state
@@ -207,7 +204,7 @@ class DockerStack(RecordedStack[DockerState]):
             )
         return sorted(out, key=lambda part: part.name)
 
-    def pid(self, service: str) -> int | None:
+    def host_pid(self, service: str) -> int | None:
         """The host PID of the service container's main process (None when it is not running)."""
         try:
             pid = self.container(service).attrs.get("State", {}).get("Pid")
@@ -220,7 +217,7 @@ class DockerStack(RecordedStack[DockerState]):
         None with host networking (the container shares the machine's namespace: no netem there)."""
         if self.host_network:
             return None
-        pid = self.pid(service)
+        pid = self.host_pid(service)
         if pid is None:
             return None
         return netns.attach(f"{self.project}-{service}", pid)
@@ -247,8 +244,50 @@ class DockerStack(RecordedStack[DockerState]):
             raise StackError(f"alertmanager: docker stack {self.project} runs without one")
         return url
 
-    def restart(self, service: str) -> None:
-        self.container(service).restart(timeout=5)
+    def restart(self, part: str) -> None:
+        self.container(part).restart(timeout=5)
+
+    def memory_limit_mb(self, part: str) -> int | None:
+        limit = int(self.container(part).attrs.get("HostConfig", {}).get("Memory") or 0)
+        return limit // MB if limit > 0 else None
+
+    def set_memory_limit(self, part: str, limit_mb: int | None) -> int | None:
+        """``docker update --memory``; the engine cannot lift a limit, so None is refused."""
+        if limit_mb is None or limit_mb <= 0:
+            raise DockerError(f"{part}: docker cannot lift a memory limit; give a new one in MB")
+        previous = self.memory_limit_mb(part)
+        limit = limit_mb * MB
+        try:
+            self.container(part).update(mem_limit=limit, memswap_limit=limit)
+        except docker.errors.DockerException as exc:
+            raise DockerError(f"{part}: docker update --memory {limit_mb}m failed: {exc}") from None
+        return previous
+
+    def keep_telemetry(self) -> str:
+        """Copy Prometheus' TSDB out of its container into ``runs/<id>/prometheus/data`` (``down``
+        deletes the volume), so ``crashlab report`` can replay it later. Prometheus is stopped first,
+        so its head block is written out. Returns where it went, or why it could not."""
+        if "prometheus" not in self.state.parts:
+            return "no prometheus in this stack"
+        dest = self.run_dir.prometheus / "data"
+        try:
+            ctr = self.container("prometheus")
+            ctr.stop(timeout=10)
+            chunks, _stat = ctr.get_archive(TSDB_PATH)
+            self.run_dir.prometheus.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self.run_dir.prometheus, prefix=".tsdb-") as tmp:
+                archive = Path(tmp) / "tsdb.tar"
+                with archive.open("wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+                with tarfile.open(archive) as tar:
+                    tar.extractall(tmp, filter="data")
+                copied = Path(tmp) / Path(TSDB_PATH).name
+                shutil.rmtree(dest, ignore_errors=True)
+                copied.replace(dest)
+        except (DockerError, docker.errors.DockerException, OSError, tarfile.TarError) as exc:
+            return f"not kept: {exc}"
+        return str(dest)
 
     def wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -265,8 +304,10 @@ class DockerStack(RecordedStack[DockerState]):
             )
 
     def down(self) -> None:
-        """Stop the observer, remove the project's containers and volumes, forget the state file."""
+        """Stop the observer, keep the TSDB in the run directory, remove the project's containers and
+        volumes, forget the state file."""
         stop_observer(self.state)
+        telemetry = self.keep_telemetry()
         try:
             compose(
                 self.project,
@@ -280,7 +321,9 @@ class DockerStack(RecordedStack[DockerState]):
                 subprocess.run(
                     ["ip", "netns", "delete", f"{self.project}-{service}"], capture_output=True, check=False
                 )
-            Journal(self.run_dir.journal_path, source="stack").write("stack", "down", runtime="docker")
+            Journal(self.run_dir.journal_path, source="stack").write(
+                "stack", "down", runtime="docker", telemetry=telemetry
+            )
             self.run_dir.update_manifest(ended_at=iso(utcnow()))
             remove_state(self.state_file)
             self.close()
@@ -454,7 +497,7 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
         )  # fmt: skip
         stack.wait_healthy(config.health_timeout_s)
         for name in ("game", "odds"):
-            if not _http_ok(f"{urls[name]}/readyz", timeout_s=2.0):
+            if not http_ok(f"{urls[name]}/readyz", timeout_s=2.0):
                 raise DockerError(
                     f"{name}: {urls[name]}/readyz does not answer 200 although its container is healthy"
                 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Literal
 
 import psutil
 
+from crashlab import binaries
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
 from stack.alertmanager.config import write_config as write_alertmanager_config
@@ -32,25 +32,13 @@ from stack.prometheus.config import write_alertmanager, write_config, write_targ
 from stack.runtime import SERVICES, StackConfig, StackError
 from stack.switches import service_env, write_flag_file
 
-INSTALL_HINT = (
-    "install it (`make setup`, or `apt-get install prometheus`, or `brew install prometheus`), "
-    "point CRASHLAB_PROMETHEUS_BIN at it, or use `--runtime docker`"
-)
-
 
 def prometheus_binary() -> str:
-    """The Prometheus server binary: ``$CRASHLAB_PROMETHEUS_BIN`` or ``prometheus`` on ``PATH``."""
-    explicit = os.environ.get("CRASHLAB_PROMETHEUS_BIN")
-    if explicit:
-        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
-            raise StackError(
-                f"prometheus: CRASHLAB_PROMETHEUS_BIN={explicit} is not an executable file; {INSTALL_HINT}"
-            )
-        return explicit
-    found = shutil.which("prometheus")
-    if not found:
-        raise StackError(f"prometheus: the `prometheus` binary is not on PATH; {INSTALL_HINT}")
-    return found
+    """The Prometheus server binary (:func:`crashlab.binaries.find`)."""
+    try:
+        return binaries.find("prometheus", hint="or use `--runtime docker`")
+    except binaries.MissingBinary as exc:
+        raise StackError(str(exc)) from None
 
 
 def up(
@@ -126,6 +114,7 @@ def up(
         host=host,
         port=ports["supervisor"],
         parts=specs,
+        admin_token=token,
         alerts_url=urls.get("prometheus"),
     )
     spec_path = run_path / "supervisor.json"

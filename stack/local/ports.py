@@ -6,6 +6,7 @@ import errno
 import socket
 from collections.abc import Mapping
 
+from crashlab.ports import free_port
 from stack.runtime import StackError
 
 PARTS = ("odds", "game", "prometheus", "alertmanager", "supervisor")
@@ -26,13 +27,6 @@ def check_free(host: str, port: int, part: str) -> None:
                     f"({PORT_OPTIONS.get(part, 'port option')}; 0 picks a free one)"
                 ) from None
             raise StackError(f"{part}: cannot bind {host}:{port}: {exc.strerror}") from None
-
-
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def allocate(host: str, wanted: Mapping[str, int], parts: tuple[str, ...] = PARTS) -> dict[str, int]:

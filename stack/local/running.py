@@ -1,50 +1,29 @@
 """A running local stack (:class:`LocalStack`, the :class:`stack.runtime.Stack` of the ``local``
-runtime), found again from the state file by :func:`attach`, stopped by :meth:`LocalStack.down`."""
+runtime), found again from the state file by :func:`attach`, stopped by :meth:`LocalStack.down`.
+Its capabilities (restart a part, a part's PID, scrape targets, memory limits) go through the
+supervisor's control endpoints (docs/stack.md)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from crashlab.journal import Journal
+from stack.http import http_call, http_json, http_ok
 from stack.local.state import StackState, process_alive, read_state, remove_state, state_path
 from stack.prometheus.config import remove_target, write_target
+from stack.prometheus.scrapes import wait_scraped
 from stack.runtime import PartStatus, RecordedStack, RuntimeName, StackError
 
 #: how long ``down`` waits for the supervisor to stop its children and exit before SIGKILL
 DOWN_TIMEOUT_S = 20.0
-
-
-def http_json(url: str, timeout_s: float = 2.0) -> Any | None:
-    """GET ``url`` and decode its JSON body; None when it does not answer 200."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return None
-    except (OSError, ValueError):
-        return None
-
-
-def http_ok(url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return bool(resp.status == 200)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return False
-    except OSError:
-        return False
+MB = 1024 * 1024
 
 
 def last_line(path: Path, default: str = "no output") -> str:
@@ -94,11 +73,34 @@ class LocalStack(RecordedStack[StackState]):
             )
         return parts
 
-    def pid(self, service: str) -> int | None:
-        for part in self.status():
-            if part.name == service:
-                return part.pid
-        raise StackError(f"stack: no part named {service!r} (parts: {', '.join(self.state.urls)})")
+    def pid(self, part: str) -> int | None:
+        for status in self.status():
+            if status.name == part:
+                return status.pid
+        raise StackError(f"stack: no part named {part!r} (parts: {', '.join(self.state.urls)})")
+
+    def restart(self, part: str) -> None:
+        """The supervisor restarts ``part`` (SIGTERM, then a new process at once, whatever the restart
+        policy); returns once the new process runs."""
+        self._control("POST", part, "restart")
+
+    def memory_limit_mb(self, part: str) -> int | None:
+        limit = self.part(part).get("memory_limit_bytes")
+        return int(limit) // MB if limit else None
+
+    def set_memory_limit(self, part: str, limit_mb: int | None) -> int | None:
+        """The supervisor enforces the new limit from its next poll (it kills the part above it)."""
+        if limit_mb is not None and limit_mb <= 0:
+            raise StackError(f"{part}: memory limit must be a positive number of MB, got {limit_mb}")
+        answer = self._control(
+            "PUT", part, "memory-limit", {"limit_bytes": limit_mb * MB if limit_mb else None}
+        )
+        previous = answer.get("previous_bytes") if isinstance(answer, dict) else None
+        return int(previous) // MB if previous else None
+
+    def _control(self, method: str, part: str, action: str, body: Any = None) -> Any:
+        url = f"{self.state.urls['supervisor']}/parts/{part}/{action}"
+        return http_call(method, url, body, token=self.admin_token)
 
     def add_scrape_target(self, job: str, url: str) -> None:
         write_target(self.run_dir.prometheus, job, url, self.state.run_id)
@@ -153,21 +155,7 @@ class LocalStack(RecordedStack[StackState]):
         if "prometheus" not in self.state.urls:
             raise StackError("prometheus: this stack runs without Prometheus")
         jobs = {p.stem for p in (self.run_dir.prometheus / "targets").glob("*.json")}
-        deadline = time.monotonic() + timeout_s
-        up_jobs: set[str] = set()
-        while time.monotonic() < deadline:
-            body = http_json(self.state.urls["prometheus"] + "/api/v1/targets?state=active")
-            if isinstance(body, dict):
-                targets = body.get("data", {}).get("activeTargets", [])
-                up_jobs = {t["labels"].get("job", "") for t in targets if t.get("health") == "up"}
-                if jobs <= up_jobs:
-                    return
-            time.sleep(0.25)
-        missing = ", ".join(sorted(jobs - up_jobs))
-        raise StackError(
-            f"prometheus: targets not scraped within {timeout_s:g} s: {missing}; "
-            f"see {self.state.urls['prometheus']}/targets"
-        )
+        wait_scraped(self.state.urls["prometheus"], jobs, timeout_s)
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         """Wait until every part is healthy. Fails fast when the supervisor dies or a part exits before

@@ -52,6 +52,8 @@ class SupervisorSpec(BaseModel):
     host: str = "127.0.0.1"
     port: int
     parts: list[PartSpec]
+    #: the stack's admin token: the control endpoints (restart, memory limit) need it
+    admin_token: str = ""
     #: Prometheus base URL whose alerts the supervisor journals (``alert firing|resolved``); None: none
     alerts_url: str | None = None
     #: seconds between SIGTERM and SIGKILL when stopping a child

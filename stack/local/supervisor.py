@@ -10,6 +10,9 @@
 - records every exit (``crashlab_process_*`` metrics, ``process`` journal events),
 - probes health, journals Prometheus alert transitions (``alert firing|resolved``),
 - serves ``/metrics`` (for Prometheus), ``/status`` (JSON, for ``crashlab status``) and ``/healthz``,
+  and, with the stack's admin token, ``POST /parts/{name}/restart`` (a restart on request: the old
+  process gets SIGTERM, its exit is ``clean``, the new one starts at once whatever the restart policy)
+  and ``PUT /parts/{name}/memory-limit`` (``{"limit_bytes": N | null}``, enforced from the next poll),
 - on SIGTERM or SIGINT stops every child (SIGTERM, then SIGKILL after the grace period) and exits.
 
 ``--daemon`` detaches: the launcher's child forks, prints the supervisor's PID and exits, so the
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import sys
 import time
@@ -75,6 +79,12 @@ class PartRunner:
         self.spawn_error: str | None = None
         self.rss = 0
         self.task: asyncio.Task[None] | None = None
+        #: the limit in force (starts at the spec's; ``PUT /parts/{name}/memory-limit`` changes it)
+        self.memory_limit_bytes = spec.memory_limit_bytes
+        #: set by ``restart()``: the next exit is a requested one (clean, restarted at once)
+        self.restart_requested = False
+        #: ends a backoff pause early (a restart request, or the supervisor stopping)
+        self.nudge = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -85,15 +95,20 @@ class PartRunner:
         proc = self.proc
         return proc.pid if proc is not None and proc.returncode is None else None
 
-    async def run(self) -> None:
-        first = True
+    async def run(self, first: bool = True) -> None:
         while True:
             returncode = await self._run_once(first)
             first = False
-            info = classify_exit(returncode, oom_killed=self.oom_kill, stopping=self.sup.stopping)
-            self._record_exit(info)
+            requested, self.restart_requested = self.restart_requested, False
+            info = classify_exit(
+                returncode, oom_killed=self.oom_kill, stopping=self.sup.stopping or requested
+            )
+            self._record_exit(info, requested=requested)
             if self.sup.stopping:
                 break
+            if requested:
+                self._count_restart()
+                continue
             ran_s = time.monotonic() - self.started_at
             if ran_s >= self.spec.restart.reset_after_s:
                 self.failures = 0
@@ -106,12 +121,59 @@ class PartRunner:
                 break
             delay = backoff_s(self.spec.restart, self.failures)
             self.failures += 1
+            self.nudge.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.sup.stop_event.wait(), delay)
+                await asyncio.wait_for(self.nudge.wait(), delay)
             if self.sup.stopping:
                 break
-            self.restarts += 1
-            self.sup.metrics.restarts.labels(self.name).inc()
+            self.restart_requested = False
+            self._count_restart()
+
+    def _count_restart(self) -> None:
+        self.restarts += 1
+        self.sup.metrics.restarts.labels(self.name).inc()
+
+    async def restart(self, timeout_s: float) -> tuple[int | None, int | None]:
+        """Restart on request: SIGTERM (SIGKILL after the grace period) and start again at once, also
+        when the restart policy had given up on the part. Returns (old pid, new pid) once the new
+        process runs (new pid None if it did not start within ``timeout_s``)."""
+        old = self.pid
+        task = self.task
+        if task is None or task.done():
+            # the policy gave up on it (or it never ran): a new run, counted as a restart
+            self.finished = False
+            self._count_restart()
+            self.task = asyncio.create_task(self.run(first=False), name=f"part-{self.name}")
+        else:
+            self.restart_requested = True
+            self.nudge.set()  # sleeping between restarts: start now
+            proc = self.proc
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                asyncio.get_running_loop().call_later(self.sup.spec.stop_grace_s, self._kill_if, proc)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pid = self.pid
+            if pid is not None and pid != old:
+                return old, pid
+            await asyncio.sleep(0.02)
+        return old, None
+
+    @staticmethod
+    def _kill_if(proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+    def set_memory_limit(self, limit_bytes: int | None) -> int | None:
+        previous, self.memory_limit_bytes = self.memory_limit_bytes, limit_bytes
+        self.sup.metrics.memory_limit.labels(self.name).set(limit_bytes or 0)
+        self.sup.journal.write(
+            "process", "memory_limit", service=self.name, pid=self.pid,
+            limit_bytes=limit_bytes, previous_bytes=previous,
+        )  # fmt: skip
+        return previous
 
     async def _run_once(self, first: bool) -> int:
         self.oom_kill = False
@@ -142,7 +204,7 @@ class PartRunner:
         self.sup.journal.write("process", event, service=self.name, pid=self.proc.pid, restarts=self.restarts)
         return await self.proc.wait()
 
-    def _record_exit(self, info: ExitInfo) -> None:
+    def _record_exit(self, info: ExitInfo, *, requested: bool = False) -> None:
         self.exits += 1
         self.healthy = False
         self.last_exit = info
@@ -156,6 +218,7 @@ class PartRunner:
         self.sup.journal.write(
             "process", "exited", service=self.name, pid=pid, exit_code=info.exit_code,
             signal=info.signal, reason=info.reason, restarts=self.restarts,
+            requested=requested,
         )  # fmt: skip
 
     def kill_for_memory(self, rss: int) -> None:
@@ -165,7 +228,7 @@ class PartRunner:
         self.oom_kill = True
         print(
             f"crashlab supervisor: {self.name} (pid {proc.pid}) at {rss} bytes, over its limit of "
-            f"{self.spec.memory_limit_bytes}: SIGKILL (oom)",
+            f"{self.memory_limit_bytes}: SIGKILL (oom)",
             file=sys.stderr,
             flush=True,
         )
@@ -234,7 +297,7 @@ class PartRunner:
                 "at": self.last_exit_at,
             },
             "spawn_error": self.spawn_error,
-            "memory_limit_bytes": self.spec.memory_limit_bytes,
+            "memory_limit_bytes": self.memory_limit_bytes,
             "rss_bytes": self.rss,
             "output_path": self.spec.output_path,
         }
@@ -258,6 +321,11 @@ class Supervisor:
 
     def request_stop(self) -> None:
         self.stop_event.set()
+        for part in self.parts:
+            part.nudge.set()
+
+    def part(self, name: str) -> PartRunner | None:
+        return next((p for p in self.parts if p.name == name), None)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -306,7 +374,7 @@ class Supervisor:
                     continue
                 part.rss = rss
                 self.metrics.rss.labels(part.name).set(rss)
-                limit = part.spec.memory_limit_bytes
+                limit = part.memory_limit_bytes
                 if limit and rss > limit:
                     part.kill_for_memory(rss)
             live = {p.pid for p in self.parts}
@@ -350,6 +418,57 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+def _authorised(request: web.Request) -> bool:
+    """``Authorization: Bearer <the stack's admin token>``; never without a configured token."""
+    token = request.app[SUPERVISOR].spec.admin_token
+    given = request.headers.get("Authorization", "")
+    return bool(token) and secrets.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _controlled_part(request: web.Request) -> PartRunner | web.Response:
+    if not _authorised(request):
+        return _error(401, "ERR_UNAUTHORIZED", "needs Authorization: Bearer <the stack's admin token>")
+    sup = request.app[SUPERVISOR]
+    name = request.match_info["name"]
+    part = sup.part(name)
+    if part is None:
+        known = ", ".join(p.name for p in sup.parts)
+        return _error(404, "ERR_NO_SUCH_PART", f"no part named {name!r} (parts: {known})")
+    if sup.stopping:
+        return _error(409, "ERR_STOPPING", "the supervisor is stopping")
+    return part
+
+
+async def _restart(request: web.Request) -> web.Response:
+    part = _controlled_part(request)
+    if isinstance(part, web.Response):
+        return part
+    old, new = await part.restart(timeout_s=part.sup.spec.stop_grace_s + 10.0)
+    if new is None:
+        return _error(504, "ERR_NOT_RESTARTED", f"{part.name}: no new process after the restart request")
+    return web.json_response({"part": part.name, "previous_pid": old, "pid": new})
+
+
+async def _memory_limit(request: web.Request) -> web.Response:
+    part = _controlled_part(request)
+    if isinstance(part, web.Response):
+        return part
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    limit = body.get("limit_bytes", ...) if isinstance(body, dict) else ...
+    valid = limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0)
+    if limit is ... or not valid:
+        return _error(400, "ERR_INVALID_LIMIT", 'expected {"limit_bytes": <positive integer> | null}')
+    previous = part.set_memory_limit(limit)
+    return web.json_response({"part": part.name, "limit_bytes": limit, "previous_bytes": previous})
+
+
 def make_app(sup: Supervisor) -> web.Application:
     app = web.Application()
     app[SUPERVISOR] = sup
@@ -364,6 +483,8 @@ def make_app(sup: Supervisor) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/status", _status)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/parts/{name}/restart", _restart)
+    app.router.add_put("/parts/{name}/memory-limit", _memory_limit)
     return app
 
 

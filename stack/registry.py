@@ -1,0 +1,134 @@
+"""The runtimes: each name a drill's ``target.runtime`` (and ``crashlab up --runtime``) may take, how
+to bring its stack up or find the running one, and which capabilities (:mod:`stack.capabilities`) its
+stacks have.
+
+A runtime is one package under ``stack/`` plus one entry in :data:`RUNTIMES`. Its package is imported
+only when the runtime is used (``load``), so ``crashlab validate`` or ``crashlab up --runtime local``
+never import the docker SDK. docs/contracts.md, "How to add a runtime", lists the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from stack.capabilities import Capability
+from stack.runtime import Stack, StackConfig, StackError
+
+
+@dataclass(frozen=True)
+class Driver:
+    """What a runtime's package provides."""
+
+    #: bring a stack up for ``config``, wait until it is healthy and return it
+    up: Callable[[StackConfig], Stack]
+    #: the running stack of this runtime (from its state file), None when none runs
+    attach: Callable[[], Stack | None]
+    #: the class of its stacks (a test checks the declared capabilities against it)
+    stack_class: type
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    summary: str
+    #: what its stacks can do; ``crashlab validate`` checks faults against it
+    capabilities: frozenset[Capability]
+    #: imports the runtime's package (on first use only)
+    load: Callable[[], Driver]
+
+    def driver(self) -> Driver:
+        return _driver(self.name)
+
+    def up(self, config: StackConfig) -> Stack:
+        return self.driver().up(config)
+
+    def attach(self) -> Stack | None:
+        return self.driver().attach()
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+
+def _local() -> Driver:
+    from stack.local import LocalStack, attach, up
+
+    return Driver(up=up, attach=attach, stack_class=LocalStack)
+
+
+def _docker() -> Driver:
+    from stack.docker import DockerStack, attach, up
+
+    return Driver(up=up, attach=attach, stack_class=DockerStack)
+
+
+RUNTIMES: tuple[Runtime, ...] = (
+    Runtime(
+        name="local",
+        summary="supervised local processes and a real Prometheus binary (the embedded default)",
+        capabilities=frozenset(
+            {
+                Capability.RESTART,
+                Capability.SIGNAL,
+                Capability.SCRAPE,
+                Capability.MEMORY_LIMIT,
+                Capability.FLAGS,
+                Capability.ALERTMANAGER,
+            }
+        ),
+        load=_local,
+    ),
+    Runtime(
+        name="docker",
+        summary="stack/compose.yaml through Compose; chaos and observation through the docker SDK",
+        capabilities=frozenset(
+            {
+                Capability.RESTART,
+                Capability.CONTAINER,
+                Capability.NETNS,
+                Capability.SCRAPE,
+                Capability.MEMORY_LIMIT,
+                Capability.FLAGS,
+                Capability.ALERTMANAGER,
+            }
+        ),
+        load=_docker,
+    ),
+)
+
+#: the runtime names, in the registry's order (``local`` first: the default)
+NAMES: tuple[str, ...] = tuple(rt.name for rt in RUNTIMES)
+_BY_NAME = {rt.name: rt for rt in RUNTIMES}
+
+
+def get(name: str) -> Runtime:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise StackError(f"stack: unknown runtime {name!r}; use one of {', '.join(NAMES)}") from None
+
+
+@cache
+def _driver(name: str) -> Driver:
+    runtime = get(name)
+    try:
+        return runtime.load()
+    except ImportError as exc:
+        raise StackError(
+            f"{name} runtime: cannot load its package ({exc}); use --runtime local or reinstall crashlab"
+        ) from None
+
+
+def with_capability(capability: Capability) -> tuple[str, ...]:
+    """The runtimes whose stacks have ``capability`` (for messages: "runtimes that can: ...")."""
+    return tuple(rt.name for rt in RUNTIMES if capability in rt.capabilities)
+
+
+def attach_any() -> Stack | None:
+    """The running stack of the first runtime (in registry order) that has one, or None."""
+    for runtime in RUNTIMES:
+        stack = runtime.attach()
+        if stack is not None:
+            return stack
+    return None
