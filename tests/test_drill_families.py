@@ -1,6 +1,7 @@
 """``crashlab drill`` end to end on a real local stack with real Locust: every fault family the local
 runtime has (service, dependency, process, stress) injects and reverts on time, with the effect
-visible in Prometheus; ``--dry-run`` injects nothing."""
+visible in Prometheus; a restart goes through the supervisor and is no crash; ``--dry-run`` injects
+nothing."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ timeline:
   - {name: pause-odds, at: 6s, duration: 2s, fault: {type: process.pause, service: odds}}
   - {name: hog, at: 8500ms, duration: 3s, fault: {type: stress.cpu, workers: 1, load_percent: 20}}
   - {name: kill-game, at: 10s, fault: {type: process.kill, service: game}}
+  - {name: restart-odds, at: 12s, fault: {type: process.restart, service: odds}}
 expectations:
   crashes: {min: 1}
   availability_max: 0.999
@@ -52,7 +54,7 @@ def test_every_local_family_injects_and_reverts_with_effects_in_prometheus(env: 
 
     injected = {e.get("fault"): e for e in journal_events(run, "fault", "injected")}
     reverted = {e.get("fault"): e for e in journal_events(run, "fault", "reverted")}
-    assert set(injected) == {"errs", "slow-odds", "pause-odds", "hog", "kill-game"}
+    assert set(injected) == {"errs", "slow-odds", "pause-odds", "hog", "kill-game", "restart-odds"}
     assert set(reverted) == {"errs", "slow-odds", "pause-odds", "hog"}  # a kill has nothing to revert
     # every step started within 100 ms of its offset, and each revert too
     assert max(e.get("lag_ms") for e in [*injected.values(), *reverted.values()]) < 100
@@ -78,11 +80,19 @@ def test_every_local_family_injects_and_reverts_with_effects_in_prometheus(env: 
     assert (
         env.prom_value(f'sum(increase(crashlab_client_requests_total{{outcome="http_5xx"}}{window}))') or 0
     ) > 0
-    # process: the killed game was restarted by the supervisor
+    # process: the killed game was restarted by the supervisor; odds was restarted on request (clean)
     assert (env.prom_value('crashlab_process_restarts_total{service="game"}') or 0) >= 1
+    odds_exits = journal_events(env.stack.run_dir.path, "process", "exited")
+    requested = [e for e in odds_exits if e.get("service") == "odds" and e.get("requested")]
+    assert [e.get("reason") for e in requested] == ["clean"]
+    assert requested[0].ts <= injected["restart-odds"].ts  # journaled once odds is healthy again
     # and nothing is left: no admin faults, odds running, no stress-ng
     assert env.faults() == {"game": [], "odds": []}
-    assert psutil.Process(injected["pause-odds"].get("handle")["pid"]).status() != psutil.STATUS_STOPPED
+    # the paused odds was continued (its exit on the restart request was a clean one) ...
+    assert requested[0].get("pid") == injected["pause-odds"].get("handle")["pid"]
+    assert (
+        psutil.Process(env.stack.pid("odds")).status() != psutil.STATUS_STOPPED
+    )  # ... and its successor runs
     assert not psutil.pid_exists(injected["hog"].get("handle")["pid"]) or (
         psutil.Process(injected["hog"].get("handle")["pid"]).status() == psutil.STATUS_ZOMBIE
     )

@@ -206,10 +206,18 @@ def test_invalid_drill_file_exits_2_with_where(env: DrillEnv) -> None:
     bad = env.scenario(
         "bad", "name: bad\ndescription: x\ntimeline:\n  - {name: a, fault: {type: service.nope}}\n"
     )
+    runs_before = sorted(env.runs.iterdir())
     done = env.run("drill", str(bad))
     assert done.returncode == 2
-    assert "bad.yaml" in done.stderr and "timeline" in done.stderr
-    assert subprocess.run(["true"]).returncode == 0
+    assert done.stderr.strip().splitlines() == [
+        f"crashlab: error: {bad}:4: timeline[0].fault.type: unknown fault type 'service.nope'; "
+        "did you mean 'service.errors'?"
+    ]
+    assert done.stdout == ""
+    # refused before anything ran: no run directory, nothing injected, the shared stack untouched
+    assert sorted(env.runs.iterdir()) == runs_before
+    assert env.faults() == {"game": [], "odds": []}
+    assert {p.name: p.healthy for p in env.stack.status()}["game"]
 
 
 def test_sigint_while_the_drill_brings_its_stack_up_still_takes_it_down(tmp_path: Path) -> None:

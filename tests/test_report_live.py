@@ -4,16 +4,21 @@ replayed from the run's own TSDB. Figures are checked against what the clients c
 
 from __future__ import annotations
 
+import json
 import shutil
-import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from crashlab.journal import Journal
 from crashlab.rundir import RunDir
 from crashlab.timeutil import iso, utcnow
+from crashlab.waits import wait_until
 from reports.build import build_report, summary
 from reports.writer import report_run
-from stack.local import up
+from stack.local import LocalStack, up
 from stack.runtime import StackConfig
 from tests.helpers_report import (
     admin,
@@ -35,6 +40,25 @@ expectations:
   crashes: 0
   availability_min: 0.99
 """
+
+
+def _plays(text: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rps_http_requests_total" and sample.labels.get("route") == "/play"
+    )
+
+
+def scraped_all_plays(stack: LocalStack) -> bool:
+    """Prometheus' latest scrape of the game has every /play the game has counted so far."""
+    with urllib.request.urlopen(stack.urls["game"] + "/metrics", timeout=5) as resp:
+        served = _plays(resp.read().decode())
+    query = urllib.parse.urlencode({"query": 'sum(rps_http_requests_total{job="game",route="/play"})'})
+    with urllib.request.urlopen(f"{stack.urls['prometheus']}/api/v1/query?{query}", timeout=5) as resp:
+        result = json.loads(resp.read())["data"]["result"]
+    return bool(result) and float(result[0]["value"][1]) == served
 
 
 def test_report_on_a_real_run(tmp_path: Path) -> None:
@@ -71,7 +95,7 @@ def test_report_on_a_real_run(tmp_path: Path) -> None:
         admin(game, stack.admin_token, "DELETE", f"/admin/faults/{fault['id']}")
         journal.write("fault", "reverted", fault="half-errors", fault_type="errors", target="game")
         after = play(game, 30)
-        time.sleep(1.5)  # scraped (1 s interval) before the crash
+        wait_until(lambda: scraped_all_plays(stack), 15, "the plays scraped before the crash", every_s=0.2)
         admin(
             game,
             stack.admin_token,
@@ -84,7 +108,7 @@ def test_report_on_a_real_run(tmp_path: Path) -> None:
         wait_restarted(stack, "game")
         journal.write("fault", "expired", fault="panic", fault_type="exception", target="game")
         restarted = play(game, 20)
-        time.sleep(2.5)  # the last scrape
+        wait_until(lambda: scraped_all_plays(stack), 15, "the last plays scraped", every_s=0.2)
         journal.write("run", "ended", scenario="live-half-errors", run_id=run.run_id)
         run.update_manifest(start=iso(start), end=iso(utcnow()), scenario="live-half-errors")
         live = summary(build_report(run.path))  # from the live Prometheus, while the stack is up

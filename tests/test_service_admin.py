@@ -6,7 +6,13 @@ import asyncio
 
 import aiohttp
 
-from tests.helpers_service import AUTH, game_and_odds, inject, metric, play, running
+from crashlab.waits import wait_until_async
+from tests.helpers_service import AUTH, Running, game_and_odds, inject, metric, play, running
+
+
+async def fault_ids(s: aiohttp.ClientSession, target: Running) -> list[str]:
+    async with s.get(f"{target.url}/admin/faults", headers=AUTH) as r:
+        return [f["id"] for f in (await r.json())["faults"]]
 
 
 async def test_admin_needs_the_token() -> None:
@@ -38,10 +44,12 @@ async def test_fault_lifecycle_and_ttl_expiry() -> None:
             assert r.status == 503
         async with s.put(f"{url}/{first['id']}", json={"params": {"ms": 20}}, headers=AUTH) as r:
             assert r.status == 200 and (await r.json())["params"]["ms"] == 20
-        await asyncio.sleep(0.7)
-        async with s.get(url, headers=AUTH) as r:
-            ids = [f["id"] for f in (await r.json())["faults"]]
-        assert ids == [first["id"]]  # the short one expired by itself
+        assert await fault_ids(s, odds) == [first["id"], short["id"]]
+
+        async def only_the_long_one() -> bool:
+            return await fault_ids(s, odds) == [first["id"]]
+
+        await wait_until_async(only_the_long_one, 5, "the 0.4 s fault to expire by itself")
         assert await metric(s, odds, "odds_active_faults", fault="errors") == 0
         async with s.get(f"{odds.url}/odds/bob") as r:
             assert r.status == 200
@@ -84,15 +92,24 @@ async def test_game_faults_take_effect() -> None:
             assert r.status == 200
         await inject(s, game, "memory_leak", {"mb_per_s": 200, "max_mb": 40}, ttl_s=5)
         before = await metric(s, game, "process_resident_memory_bytes")
-        await asyncio.sleep(0.6)
-        grown = await metric(s, game, "process_resident_memory_bytes")
-        assert grown - before > 20 * 2**20
+
+        async def grown_20_mb() -> bool:
+            return await metric(s, game, "process_resident_memory_bytes") - before > 20 * 2**20
+
+        await wait_until_async(grown_20_mb, 5, "the game's memory to grow by 20 MB")
         await inject(s, game, "loop_block", {"block_ms": 300, "every_ms": 50}, ttl_s=2)
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        await asyncio.sleep(0.1)
-        assert loop.time() - start >= 0.25  # the shared event loop was blocked
+
+        async def loop_blocked() -> bool:  # the game shares this event loop: a 10 ms sleep lasts 300
+            start = loop.time()
+            await asyncio.sleep(0.01)
+            return loop.time() - start >= 0.25
+
+        await wait_until_async(loop_blocked, 2, "a 300 ms block of the shared event loop", every_s=0)
         await inject(s, game, "cpu_burn", {"percent": 50}, ttl_s=0.5)
         assert await metric(s, game, "rps_active_faults", fault="cpu_burn") == 1
-        await asyncio.sleep(0.8)
-        assert await metric(s, game, "rps_active_faults", fault="cpu_burn") == 0
+
+        async def burn_ended() -> bool:
+            return await metric(s, game, "rps_active_faults", fault="cpu_burn") == 0
+
+        await wait_until_async(burn_ended, 5, "the 0.5 s cpu_burn to end by its TTL")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
+from crashlab.waits import wait_until_async
 from tests.helpers_service import game_and_odds, inject, metric, play, revert_all, running
 
 OFF = {"fallback": {"enabled": False}}
@@ -94,8 +95,11 @@ async def test_circuit_breaker_opens_then_half_opens_and_closes() -> None:
         async with s.get(f"{game.url}/readyz") as r:
             assert r.status == 503 and (await r.json())["dependencies"]["odds"]["circuit"] == "open"
         await revert_all(s, odds)
-        await asyncio.sleep(0.6)
-        assert await metric(s, game, "rps_circuit_state", dependency="odds") == 1  # half-open
+
+        async def half_open() -> bool:  # by the clock, after open_s
+            return await metric(s, game, "rps_circuit_state", dependency="odds") == 1
+
+        await wait_until_async(half_open, 5, "the circuit half-open after open_s")
         assert (await play(s, game))[0] == 200  # the probe succeeds
         assert await metric(s, game, "rps_circuit_state", dependency="odds") == 0
 
@@ -115,8 +119,11 @@ async def test_pooled_client_reuses_connections() -> None:
     async with game_and_odds("hardened") as (game, odds), aiohttp.ClientSession() as s:
         for _ in range(15):
             assert (await play(s, game))[0] == 200
-        await asyncio.sleep(0.1)
-        assert await metric(s, game, "rps_open_connections", dependency="odds") <= 4
+
+        async def few_connections() -> bool:
+            return await metric(s, game, "rps_open_connections", dependency="odds") <= 4
+
+        await wait_until_async(few_connections, 2, "at most 4 connections to odds")
         # odds saw few connections although 30 calls were made (15 rounds + 15 records)
         assert await metric(s, odds, "odds_open_connections") <= 5
 
@@ -187,9 +194,14 @@ async def test_handler_cancellation_on_in_hardened_off_in_naive() -> None:
         async with game_and_odds(profile, overrides) as (game, odds), aiohttp.ClientSession() as s:
             await inject(s, odds, "hang", {"rate": 1}, ttl_s=3)
             await _abandon(game.url)  # the player gives up after 0.3 s
-            await asyncio.sleep(0.3)
-            left = await metric(s, game, "rps_dependency_in_flight", dependency="odds")
-            assert left == expect_left, profile
+
+            async def in_flight_left(want: int = expect_left) -> bool:
+                return await metric(s, game, "rps_dependency_in_flight", dependency="odds") == want
+
+            # hardened: the abandoned handler is cancelled with its call; naive: it keeps the call
+            await wait_until_async(
+                in_flight_left, 2, f"{expect_left} odds call(s) left in flight ({profile})"
+            )
             await revert_all(s, odds)
 
 

@@ -81,7 +81,7 @@ class LocalStack(RecordedStack[StackState]):
 
     def restart(self, part: str) -> None:
         """The supervisor restarts ``part`` (SIGTERM, then a new process at once, whatever the restart
-        policy); returns once the new process runs."""
+        policy); returns once the new process is healthy."""
         self._control("POST", part, "restart")
 
     def memory_limit_mb(self, part: str) -> int | None:

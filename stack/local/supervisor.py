@@ -48,6 +48,8 @@ from stack.local.spec import PartSpec, SupervisorSpec, read_spec
 
 #: consecutive failed health probes before a healthy part is called unhealthy
 UNHEALTHY_AFTER = 3
+#: how long a part restarted on request may take to be healthy again
+RESTART_HEALTHY_S = 20.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -136,7 +138,7 @@ class PartRunner:
     async def restart(self, timeout_s: float) -> tuple[int | None, int | None]:
         """Restart on request: SIGTERM (SIGKILL after the grace period) and start again at once, also
         when the restart policy had given up on the part. Returns (old pid, new pid) once the new
-        process runs (new pid None if it did not start within ``timeout_s``)."""
+        process is healthy (new pid None if that did not happen within ``timeout_s``)."""
         old = self.pid
         task = self.task
         if task is None or task.done():
@@ -155,7 +157,7 @@ class PartRunner:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             pid = self.pid
-            if pid is not None and pid != old:
+            if pid is not None and pid != old and self.healthy:
                 return old, pid
             await asyncio.sleep(0.02)
         return old, None
@@ -447,9 +449,14 @@ async def _restart(request: web.Request) -> web.Response:
     part = _controlled_part(request)
     if isinstance(part, web.Response):
         return part
-    old, new = await part.restart(timeout_s=part.sup.spec.stop_grace_s + 10.0)
+    timeout_s = part.sup.spec.stop_grace_s + RESTART_HEALTHY_S
+    old, new = await part.restart(timeout_s)
     if new is None:
-        return _error(504, "ERR_NOT_RESTARTED", f"{part.name}: no new process after the restart request")
+        return _error(
+            504,
+            "ERR_NOT_RESTARTED",
+            f"{part.name}: not running and healthy {timeout_s:g} s after the restart",
+        )
     return web.json_response({"part": part.name, "previous_pid": old, "pid": new})
 
 
