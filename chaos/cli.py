@@ -3,17 +3,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-COMMANDS: list[click.Command] = []
+from chaos.load.cli import COMMANDS as LOAD_COMMANDS
+from chaos.runner.cli import COMMANDS as RUNNER_COMMANDS
+from chaos.scenario.cli import COMMANDS as SCENARIO_COMMANDS
 
-for _name in ("chaos.scenario.cli", "chaos.runner.cli", "chaos.load.cli"):
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
-        continue
-    COMMANDS.extend(getattr(_module, "COMMANDS", []))
+COMMANDS: list[click.Command] = [*SCENARIO_COMMANDS, *RUNNER_COMMANDS, *LOAD_COMMANDS]

@@ -132,3 +132,9 @@ async def test_stress_python_fallback_hog_when_stress_ng_is_missing() -> None:
     pid = detached.spawn_detached(argv)
     assert "crashlab-stress" in psutil.Process(pid).cmdline()
     assert await gone(pid, within_s=6)
+
+
+async def test_restart_needs_a_stack_that_restarts_parts() -> None:
+    fault = registry.get("process.restart")
+    with pytest.raises(FaultError, match=r"this local stack cannot restart 'game' on request"):
+        await fault.inject(registry.validate("process.restart", {}), 5, FaultContext(), label="r")
