@@ -76,6 +76,11 @@ def find(name: ToolName, hint: str = "") -> str:
     raise MissingBinary(f"{name}: {missing} on PATH; {install}, point {tool.env} at it{extra}")
 
 
+def tool_for(executable: str) -> ToolName | None:
+    """The tool an executable name belongs to (``prometheus-alertmanager`` -> ``alertmanager``)."""
+    return next((tool.name for tool in TOOLS.values() if executable in tool.names), None)
+
+
 def which(name: ToolName) -> str | None:
     """Like :func:`find`, but None when the tool is missing (for checks that are skipped without it)."""
     try:

@@ -27,6 +27,8 @@ from typing import Literal
 
 import click
 
+from crashlab import binaries
+
 PACKAGES_FILE = Path(__file__).with_name("system-packages.txt")
 #: the oldest Prometheus the rules and configs are checked against
 MIN_PROMETHEUS = (2, 42)
@@ -90,7 +92,8 @@ def _version(text: str) -> tuple[int, ...] | None:
 
 
 def check_binary(req: Requirement) -> Check:
-    path = shutil.which(req.binary)
+    tool = binaries.tool_for(req.binary)
+    path = binaries.which(tool) if tool is not None else shutil.which(req.binary)
     if path is None:
         return Check(
             req.binary, "missing", f"not on PATH; needed for {req.purpose}", install_hint([req.package])

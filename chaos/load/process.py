@@ -19,7 +19,6 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from chaos.load.players import quit_grace_s
 from crashlab.errors import CrashlabError
+from crashlab.ports import free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -221,13 +221,6 @@ async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:
