@@ -63,36 +63,29 @@ def _docker() -> Driver:
     return Driver(up=up, attach=attach, stack_class=DockerStack)
 
 
+#: what the stacks of this kit's runtimes all do: they run the whole stack (Prometheus, Alertmanager,
+#: the flag file) and restart and limit their parts
+_WHOLE_STACK = frozenset(
+    {
+        Capability.RESTART,
+        Capability.SCRAPE,
+        Capability.MEMORY_LIMIT,
+        Capability.FLAGS,
+        Capability.ALERTMANAGER,
+    }
+)
+
 RUNTIMES: tuple[Runtime, ...] = (
     Runtime(
         name="local",
         summary="supervised local processes and a real Prometheus binary (the embedded default)",
-        capabilities=frozenset(
-            {
-                Capability.RESTART,
-                Capability.SIGNAL,
-                Capability.SCRAPE,
-                Capability.MEMORY_LIMIT,
-                Capability.FLAGS,
-                Capability.ALERTMANAGER,
-            }
-        ),
+        capabilities=_WHOLE_STACK | {Capability.SIGNAL},
         load=_local,
     ),
     Runtime(
         name="docker",
         summary="stack/compose.yaml through Compose; chaos and observation through the docker SDK",
-        capabilities=frozenset(
-            {
-                Capability.RESTART,
-                Capability.CONTAINER,
-                Capability.NETNS,
-                Capability.SCRAPE,
-                Capability.MEMORY_LIMIT,
-                Capability.FLAGS,
-                Capability.ALERTMANAGER,
-            }
-        ),
+        capabilities=_WHOLE_STACK | {Capability.CONTAINER, Capability.NETNS},
         load=_docker,
     ),
 )
