@@ -22,6 +22,20 @@ from stack.local import LocalStack
 from stack.local.running import group_pids, process_alive
 from stack.runtime import RestartPolicy, StackConfig
 
+#: a stand-in service: answers 200 to every GET on $CRASHLAB_PORT, exits with $EXIT_CODE after $EXIT_AFTER_S
+TINY = """
+import http.server, os, threading
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", int(os.environ["CRASHLAB_PORT"])), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+threading.Event().wait(float(os.environ.get("EXIT_AFTER_S", "60")))
+os._exit(int(os.environ.get("EXIT_CODE", "0")))
+"""
+
 
 @pytest.fixture
 def stack_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -16,7 +16,7 @@ from crashlab.rundir import RunDir
 from stack.local import attach, up
 from stack.local.state import process_alive, state_path
 from stack.runtime import StackError
-from tests.helpers_stack import stack_config, stack_dirs
+from tests.helpers_stack import TINY, stack_config, stack_dirs
 
 __all__ = ["stack_dirs"]
 
@@ -69,12 +69,13 @@ def test_prometheus_missing(stack_dirs: Path) -> None:
 
 
 def test_health_timeout(stack_dirs: Path) -> None:
-    config = stack_config(stack_dirs, with_prometheus=False, health_timeout_s=2.0)
+    config = stack_config(stack_dirs, with_prometheus=False, health_timeout_s=5.0)
     sleeper = [sys.executable, "-c", "import time; print('listening nowhere', flush=True); time.sleep(60)"]
+    # odds: a stand-in that answers at once (the real one may take seconds to start on a busy machine)
     with pytest.raises(StackError) as err:
-        up(config, commands={"game": sleeper})
+        up(config, commands={"game": sleeper, "odds": [sys.executable, "-c", TINY]})
     message = str(err.value)
-    assert message.startswith("game: not healthy within 2 s: game at http://127.0.0.1:")
+    assert message.startswith("game: not healthy within 5 s: game at http://127.0.0.1:")
     assert "last output: listening nowhere" in message and "--health-timeout" in message
     assert_all_gone(config.run_dir)
 
