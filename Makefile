@@ -28,9 +28,9 @@ test: setup
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check crashlab service chaos stack reports tests bench
-	$(VENV)/bin/ruff format --check crashlab service chaos stack reports tests bench
-	$(VENV)/bin/mypy crashlab service chaos stack reports
+	$(VENV)/bin/ruff check crashlab service chaos stack reports gameday tests bench
+	$(VENV)/bin/ruff format --check crashlab service chaos stack reports gameday tests bench
+	$(VENV)/bin/mypy crashlab service chaos stack reports gameday
 
 drill: setup
 	$(CRASHLAB) drill scenarios/five-crash.yaml --speed $(SPEED) --report

@@ -40,6 +40,8 @@ EVENT_TYPES = frozenset(
         "expectation",
         "stack",
         "flag",
+        "team",
+        "gameday",
     }
 )
 
@@ -128,6 +130,29 @@ def parse_event(text: str | bytes) -> JournalEvent:
     return JournalEvent(ts=when, type=type_, event=event, source=str(source), fields=raw)
 
 
+#: how every record starts (``Journal.write``): where a record glued to a torn one begins
+_RECORD_HEAD = b'{"ts":'
+
+
+def parse_line(raw: bytes) -> tuple[JournalEvent, int]:
+    """One journal line as an event, and how many bytes of a torn record came before it (0 for a whole
+    line). A writer killed in the middle of its ``write`` leaves a line without its end, and the next
+    record is appended to it: that record is found where ``{"ts":`` starts a valid event (inside a JSON
+    string the quote is escaped, so a record can only start there). ``ValueError`` says why the line
+    holds no event."""
+    try:
+        return parse_event(raw), 0
+    except ValueError as exc:
+        first = exc
+    start = raw.find(_RECORD_HEAD, 1)
+    while start != -1:
+        try:
+            return parse_event(raw[start:]), start
+        except ValueError:
+            start = raw.find(_RECORD_HEAD, start + 1)
+    raise first
+
+
 def _events(path: Path, bad: list[BadLine]) -> Iterator[JournalEvent]:
     """The events of a journal in file order; each line that is not one goes to ``bad``. ``OSError``
     when the file cannot be read (a missing file has no events)."""
@@ -147,9 +172,13 @@ def _events(path: Path, bad: list[BadLine]) -> Iterator[JournalEvent]:
             if not raw.strip():
                 continue
             try:
-                yield parse_event(raw)
+                event, torn = parse_line(raw)
             except ValueError as exc:
                 bad.append(BadLine(path, number, str(exc)))
+                continue
+            if torn:
+                bad.append(BadLine(path, number, f"{torn} bytes of a torn record before this one"))
+            yield event
 
 
 def scan_journal(path: Path) -> tuple[list[JournalEvent], list[BadLine]]:
@@ -180,3 +209,79 @@ def iter_journal(path: Path, bad: list[BadLine] | None = None) -> Iterator[Journ
             log.warning("journal line skipped: %s", line)
         if len(found) > _LOGGED_BAD_LINES:
             log.warning("journal: %s: %d more lines skipped", path, len(found) - _LOGGED_BAD_LINES)
+
+
+#: how much :meth:`JournalTail.poll` reads at most per call (the rest on the next call)
+TAIL_READ_BYTES = 4 * 1024 * 1024
+
+
+class JournalTail:
+    """Follows one journal while writers append to it: each :meth:`poll` returns the events appended since
+    the previous call, in file order, read with the rules of :func:`scan_journal` (bad lines go to
+    :attr:`bad`, torn records are recovered as :func:`parse_line` says). A last line without its newline
+    (a write in progress, or a killed writer's torn record) waits for its end. When the file is replaced
+    or shrinks, the tail starts over from its beginning and :attr:`restarts` counts it (a reader that
+    folds the events into a state rebuilds it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bad: list[BadLine] = []
+        self.restarts = 0
+        self._inode: int | None = None
+        self._offset = 0
+        self._line = 0
+        self._pending = b""
+        #: inside a line longer than MAX_LINE_BYTES: drop bytes until its newline
+        self._skipping = False
+
+    def _start_over(self) -> None:
+        self._offset, self._line, self._pending, self._skipping = 0, 0, b"", False
+        self.restarts += 1
+
+    def poll(self) -> list[JournalEvent]:
+        """The events appended since the last call (none when the file does not exist yet); ``OSError``
+        when the file exists but cannot be read."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        if self._inode is not None and (stat.st_ino != self._inode or stat.st_size < self._offset):
+            self._start_over()
+        self._inode = stat.st_ino
+        if stat.st_size <= self._offset:
+            return []
+        with self.path.open("rb") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read(TAIL_READ_BYTES)
+        self._offset += len(chunk)
+        events: list[JournalEvent] = []
+        *lines, rest = chunk.split(b"\n")
+        for piece in lines:
+            raw, self._pending = self._pending + piece, b""
+            self._line += 1
+            if self._skipping:
+                self._skipping = False
+                continue
+            self._take(raw, events)
+        self._pending += rest
+        if len(self._pending) > MAX_LINE_BYTES and not self._skipping:
+            self.bad.append(BadLine(self.path, self._line + 1, f"longer than {MAX_LINE_BYTES} bytes"))
+            self._skipping = True
+        if self._skipping:
+            self._pending = b""
+        return events
+
+    def _take(self, raw: bytes, events: list[JournalEvent]) -> None:
+        if len(raw) > MAX_LINE_BYTES:
+            self.bad.append(BadLine(self.path, self._line, f"longer than {MAX_LINE_BYTES} bytes"))
+            return
+        if not raw.strip():
+            return
+        try:
+            event, torn = parse_line(raw)
+        except ValueError as exc:
+            self.bad.append(BadLine(self.path, self._line, str(exc)))
+            return
+        if torn:
+            self.bad.append(BadLine(self.path, self._line, f"{torn} bytes of a torn record before this one"))
+        events.append(event)
