@@ -1,22 +1,36 @@
-"""Benchmark: ``POST /play`` of the fully instrumented game vs a bare aiohttp handler doing the same.
+"""Benchmark: ``POST /play`` of the fully instrumented game vs a bare aiohttp handler doing the same,
+the event loop's ceiling, and the CPU each telemetry and resilience component costs per request.
 
-Both run side by side in ONE server process (same event loop, same aiohttp), pinned to CPU 0:
+Every target runs side by side in ONE server process (same event loop, same aiohttp, same JSON
+library), pinned to CPU 0:
 
-- ``bare``: an ``aiohttp.web`` handler with the same work (JSON body, validation, seeded RNG, rules,
+- ``ceiling``: a plain aiohttp handler that reads the JSON body and answers JSON, no odds call: how
+  close ``bare`` is to what the event loop and aiohttp can do at all;
+- ``bare``: an ``aiohttp.web`` handler with the game's work (JSON body, validation, seeded RNG, rules,
   a pooled ``GET /odds/{player}`` and a fire-and-forget ``POST /results``), no middleware, no telemetry;
-- ``full``: the game app (hardened profile: deadline, retry budget, breaker, bulkhead, rate limit,
-  shedding, fallback cache) with metrics, one JSON log line per request (to a file) and every request
-  traced (100 % sampling, BatchSpanProcessor -> OTLP JSON lines file), its switches a fixed profile;
-- ``flags``: ``full`` with its switches read through OpenFeature from a flag file, as in a stack
-  (``Settings.flag_file``; the snapshot is per request, no flag evaluation on the request path);
-- ``sampled``: the same as ``full`` at ``--sample`` (default 0.1).
+- ``full``: the game app as a stack runs it (hardened profile: deadline, retry budget, breaker,
+  bulkhead, rate limit, shedding, fallback cache; its switches read through OpenFeature from a flag
+  file) with metrics (exemplars on), one JSON log line per request (to a file) and every request
+  traced (100 % sampling: a server span and one client span per odds call, to an OTLP JSON lines
+  file);
+- ``sampled``: the same at ``--sample`` (default 0.1);
+- ``-<component>``: the full game with one component left out (benchmark-only switches, not options
+  of the service): ``-metrics`` (``Settings.bench_without``), ``-log`` (log level ``warning``: no
+  access line), ``-server_span``, ``-client_span``, ``-resilience`` (deadline, retry budget, breaker,
+  bulkhead, shedding, rate limit and fallback off), ``-flags`` (the same switches as a fixed profile,
+  no OpenFeature). A component's CPU per request is full's minus that target's, paired round by
+  round (the median and the range over rounds are printed); full/bare with and without OpenFeature
+  is printed too (issue 13: within 3 %).
 
-A minimal odds server and the load generator (closed loop, ``--concurrency`` connections) run on
-CPU 1. Targets are loaded one at a time, interleaved over ``--rounds``; for each the script prints
-requests/s and server CPU per request (medians over rounds), p50/p99 latency (all requests), and
-the ratios to ``bare``.
+A minimal odds server and the load generator (closed loop, ``--concurrency`` keep-alive connections,
+raw asyncio protocols so that they cost little) run on CPU 1. Targets are loaded one at a time,
+interleaved (and rotated) over ``--rounds``. A run starts fresh processes; ``--runs`` (default 5)
+runs in a row, each printing its table, then the full/bare ratio of every run. Ratios are what to
+read on a shared machine: every target of a run sees the same neighbours. The load average is printed
+with each run.
 
-    .venv/bin/python bench/service.py [--seconds 2] [--rounds 6] [--concurrency 32] [--sample 0.1]
+    .venv/bin/python bench/service.py [--runs 5] [--rounds 4] [--seconds 1.5] [--concurrency 32]
+                                      [--sample 0.1] [--loop asyncio|uvloop] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +57,10 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loopback import http_answer, pin, serve_canned, wait_port  # noqa: E402
+
 from service import flagfile  # noqa: E402
+from service.heap import settle_heap  # noqa: E402
 from service.keys import LOG  # noqa: E402
 from service.profile import load_profile  # noqa: E402
 from service.rules import CHOICES, computer_choice, decide  # noqa: E402
@@ -51,81 +69,86 @@ from service.settings import Settings  # noqa: E402
 
 PLAYERS = 500
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the server role's stdout for logs, open for the process
+TARGET = 0.65
+STRETCH = 0.8
+
+#: the resilience switches whose logic runs on every request (the rest only acts on failures)
+RESILIENCE_OFF = {
+    name: {"enabled": False}
+    for name in (
+        "deadline",
+        "retry",
+        "circuit_breaker",
+        "bulkhead",
+        "load_shedding",
+        "rate_limit",
+        "fallback",
+    )
+}
 
 
-def _pin(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
-        os.sched_setaffinity(0, {cpu})
+@dataclass(frozen=True)
+class Component:
+    """A component of the full game's CPU: the variant of ``full`` that leaves it out."""
+
+    label: str
+    without: frozenset[str] = frozenset()  # Settings.bench_without
+    log_level: str = "info"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: False: the switches are a fixed profile, not read through OpenFeature from a flag file
+    flag_file: bool = True
+
+
+COMPONENTS: dict[str, Component] = {
+    "metrics": Component("metrics (exemplars on)", without=frozenset({"metrics"})),
+    "log": Component("log line (1 a request)", log_level="warning"),
+    "server_span": Component("server span", without=frozenset({"server_span"})),
+    "client_span": Component("client spans (2 a round)", without=frozenset({"client_span"})),
+    "resilience": Component("resilience logic", overrides=RESILIENCE_OFF),
+    "flags": Component("flag reads (OpenFeature)", flag_file=False),
+}
+
+
+def _run_loop(coro: Any, loop: str) -> None:
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
 
 
 # --- roles run as subprocesses -------------------------------------------------------------------
 
 
-class _CannedOdds(asyncio.Protocol):
-    """A minimal HTTP/1.1 keep-alive odds server: canned answers, so CPU 1 stays free for the load."""
-
-    ODDS = b'{"player_id": "p", "win_rate": 0.33, "rounds": 3}'
-    RECORDED = b'{"recorded": true}'
-
-    def __init__(self) -> None:
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buf[:end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
-            if len(self.buf) < end + 4 + length:
-                return
-            self.buf = self.buf[end + 4 + length :]
-            if head.startswith(b"post"):
-                status, body = b"201 Created", self.RECORDED
-            else:
-                status, body = b"200 OK", self.ODDS
-            assert self.transport is not None
-            self.transport.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body
-            )  # fmt: skip
+ODDS = http_answer(b"200 OK", b'{"player_id": "p", "win_rate": 0.33, "rounds": 3}')
+RECORDED = http_answer(b"201 Created", b'{"recorded": true}')
 
 
-async def _odds_role(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_CannedOdds, "127.0.0.1", port, backlog=1024)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    server.close()
-    await server.wait_closed()
-
-
-async def _ok() -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def _serve_forever(app: web.Application, port: int) -> None:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+def _odds_answer(head: bytes) -> bytes:
+    """The odds server's canned answers: ``POST /results`` recorded, anything else the win rate."""
+    return RECORDED if head.startswith(b"post") else ODDS
 
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 TASKS = web.AppKey("tasks", set)
+
+
+def ceiling_app() -> web.Application:
+    """The event loop's limit for this request: read the JSON body, answer JSON, nothing else."""
+
+    async def play(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        return web.json_response({"player_choice": body.get("player_choice"), "result": "draw"})
+
+    app = web.Application()
+    app.router.add_post("/play", play)
+    app.router.add_get("/healthz", lambda r: _ok())
+    return app
+
+
+async def _ok() -> web.Response:
+    return web.json_response({"status": "ok"})
 
 
 def bare_app(odds_url: str, seed: int) -> web.Application:
@@ -172,7 +195,9 @@ def bare_app(odds_url: str, seed: int) -> web.Application:
         )
 
     async def ctx(app: web.Application) -> Any:
-        app[SESSION] = aiohttp.ClientSession()
+        # the game's pooled client's connection pool (hardened: 128): the same client stack
+        limit = load_profile("hardened", env={}).pooled_client.limit
+        app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0))
         yield
         await app[SESSION].close()
 
@@ -184,31 +209,46 @@ def bare_app(odds_url: str, seed: int) -> web.Application:
     return app
 
 
-async def _server_role(odds_url: str, ports: list[int], sample: float, tmp: Path) -> None:
-    bare = web.AppRunner(bare_app(odds_url, 42), access_log=None)
-    await bare.setup()
-    await web.TCPSite(bare, "127.0.0.1", ports[0], backlog=1024).start()
-    runners: list[web.AppRunner] = [bare]
-    devnull = DEVNULL
-    games = (("full", ports[1], 1.0), ("flags", ports[2], 1.0), ("sampled", ports[3], sample))
-    for name, port, ratio in games:
-        # round_buffer_kb emulates the game's own work, not telemetry: off, as the bare handler has none
-        overrides = {"trace_sample_ratio": ratio, "round_buffer_kb": 0}
-        profile = load_profile("hardened", env={}, overrides=overrides)
-        settings = Settings(
-            service="game",
-            profile=profile,
-            port=port,
-            odds_url=odds_url,
-            log_file=tmp / f"{name}.jsonl",
-            trace_file=tmp / f"{name}-traces.jsonl",
-            # "flags": the same switches, read through OpenFeature from a flag file (as in a stack)
-            flag_file=flagfile.write(tmp / "flags.json", profile) if name == "flags" else None,
-        )
-        app = create_app(settings)
-        app[LOG]._streams[0] = devnull  # stdout -> /dev/null; the file line stays
-        runner, _ = await start(app, settings)
+def game_settings(name: str, port: int, odds_url: str, sample: float, tmp: Path) -> Settings:
+    """The full game's settings, or a ``-<component>`` variant's."""
+    component = COMPONENTS.get(name.removeprefix("-")) if name.startswith("-") else None
+    # round_buffer_kb emulates the game's own work, not telemetry: off, as the bare handler has none
+    overrides: dict[str, Any] = {"trace_sample_ratio": sample if name == "sampled" else 1.0}
+    overrides["round_buffer_kb"] = 0
+    if component is not None:
+        overrides |= component.overrides
+    profile = load_profile("hardened", env={}, overrides=overrides)
+    # as in a stack: the switches through OpenFeature from a flag file (``-flags``: a fixed profile)
+    flags = component.flag_file if component else True
+    return Settings(
+        service="game",
+        profile=profile,
+        flag_file=flagfile.write(tmp / f"{name}-flags.json", profile) if flags else None,
+        port=port,
+        odds_url=odds_url,
+        log_file=tmp / f"{name}.jsonl",
+        trace_file=tmp / f"{name}-traces.jsonl",
+        log_level=component.log_level if component else "info",
+        bench_without=component.without if component else frozenset(),
+    )
+
+
+async def _server_role(odds_url: str, targets: list[str], ports: list[int], sample: float, tmp: Path) -> None:
+    runners: list[web.AppRunner] = []
+    for name, port in zip(targets, ports, strict=True):
+        if name in ("ceiling", "bare"):
+            runner = web.AppRunner(
+                ceiling_app() if name == "ceiling" else bare_app(odds_url, 42), access_log=None
+            )
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        else:
+            settings = game_settings(name, port, odds_url, sample, tmp)
+            app = create_app(settings)
+            app[LOG]._streams[0] = DEVNULL  # stdout -> /dev/null; the file line stays
+            runner, _ = await start(app, settings)
         runners.append(runner)
+    settle_heap()  # as `crashlab serve` does once it listens: for every target of this process
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -298,35 +338,24 @@ async def _load(port: int, seconds: float, concurrency: int) -> tuple[int, int, 
     return len(latencies), sum(p.errors for p in players), latencies
 
 
-def _wait_port(port: int, timeout_s: float = 15.0) -> None:
-    import socket
-
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"127.0.0.1:{port} did not listen within {timeout_s}s")
-
-
 def _pct(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 100 else max(values)
 
 
-async def _measure(
-    args: argparse.Namespace, ports: list[int], server_pid: int
-) -> dict[str, dict[str, list[float]]]:
+Stats = dict[str, dict[str, list[float]]]
+
+
+async def _measure(args: argparse.Namespace, targets: list[str], ports: list[int], server_pid: int) -> Stats:
     proc = psutil.Process(server_pid)
-    stats: dict[str, dict[str, list[float]]] = {
-        n: {"n": [], "s": [], "cpu": [], "lat": [], "err": []} for n in NAMES
-    }
-    for port in ports:  # warm-up
-        await _load(port, 1.0, args.concurrency)
-    for _ in range(args.rounds):
-        for name, port in zip(NAMES, ports, strict=True):
+    stats: Stats = {n: {"n": [], "s": [], "cpu": [], "lat": [], "err": [], "warm": []} for n in targets}
+    for name, port in zip(targets, ports, strict=True):  # warm-up
+        stats[name]["warm"].append((await _load(port, 1.0, args.concurrency))[0])
+    order = list(zip(targets, ports, strict=True))
+    for r in range(args.rounds):
+        # rotated each round: no target always follows the same one
+        for name, port in order[r % len(order) :] + order[: r % len(order)]:
             cpu0 = sum(proc.cpu_times()[:2])
             t0 = time.perf_counter()
             n, errors, lat = await _load(port, args.seconds, args.concurrency)
@@ -338,39 +367,42 @@ async def _measure(
     return stats
 
 
-NAMES = ("bare", "full", "flags", "sampled")
+def _targets(args: argparse.Namespace) -> list[str]:
+    return ["ceiling", "bare", "full", "sampled", *(f"-{c}" for c in COMPONENTS if c not in args.skip)]
 
 
-def _bench(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     from tests.support import free_port, wait_http
 
-    _pin(1)
+    targets = _targets(args)
     odds_port = free_port()
-    ports = [free_port() for _ in range(len(NAMES))]
+    ports = [free_port() for _ in targets]
     tmp = Path(tempfile.mkdtemp(prefix="crashlab-bench-"))
     me = str(Path(__file__).resolve())
-    odds = subprocess.Popen([sys.executable, me, "--role", "odds", "--port", str(odds_port)])
+    load_before = os.getloadavg()
+    odds = subprocess.Popen(
+        [sys.executable, me, "--role", "odds", "--port", str(odds_port), "--loop", args.loop]
+    )
     server = subprocess.Popen(
         [sys.executable, me, "--role", "server", "--odds-url", f"http://127.0.0.1:{odds_port}",
-         "--ports", ",".join(map(str, ports)), "--sample", str(args.sample), "--tmp", str(tmp)]
+         "--targets", ",".join(targets), "--ports", ",".join(map(str, ports)), "--sample", str(args.sample),
+         "--tmp", str(tmp), "--loop", args.loop]
     )  # fmt: skip
     try:
-        _wait_port(odds_port)
+        wait_port(odds_port)
         for port in ports:
-            wait_http(f"http://127.0.0.1:{port}/healthz")
-        stats = asyncio.run(_measure(args, ports, server.pid))
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60)
+        stats = asyncio.run(_measure(args, targets, ports, server.pid))
     finally:
         for p in (server, odds):
             p.send_signal(signal.SIGTERM)
-            p.wait(20)
-    full_log = tmp / "full.jsonl"
-    lines = sum(1 for _ in full_log.open()) if full_log.exists() else 0
+            p.wait(30)
+    load_after = os.getloadavg()
     rows = {}
-    for name in NAMES:
+    for name in targets:
         s = stats[name]
-        n = sum(s["n"])
-        # medians over rounds: other jobs on the machine disturb single rounds
         rows[name] = {
+            # medians over rounds: other jobs on the machine disturb single rounds
             "rps": statistics.median(k / t for k, t in zip(s["n"], s["s"], strict=True)),
             "p50_ms": _pct(s["lat"], 50) * 1000,
             "p99_ms": _pct(s["lat"], 99) * 1000,
@@ -378,45 +410,111 @@ def _bench(args: argparse.Namespace) -> None:
                 1000 * c / max(1, k) for c, k in zip(s["cpu"], s["n"], strict=True)
             ),
             "errors": sum(s["err"]),
-            "requests": n,
+            "requests": sum(s["n"]),
             "server_cpu_pct": 100 * sum(s["cpu"]) / sum(s["s"]),
+            "cpu_per_round": [1000 * c / max(1, k) for c, k in zip(s["cpu"], s["n"], strict=True)],
         }
-    bare = rows["bare"]
+    bare, full = rows["bare"], rows["full"]
     print(
-        f"cores: {os.cpu_count()}  server pinned to CPU 0, load+odds to CPU 1  concurrency={args.concurrency}"
-        f"  {args.rounds} rounds x {args.seconds}s per target  sample={args.sample}"
+        f"\n== run {run}: load average {load_before[0]:.2f} at start, {load_after[0]:.2f} at end"
+        f"  ({os.cpu_count()} cores; server on CPU 0, load + odds on CPU 1; loop={args.loop};"
+        f" concurrency={args.concurrency}; {args.rounds} rounds x {args.seconds}s per target)"
     )
     print(
-        f"{'target':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11} {'x bare (rps)':>13}"
+        f"{'target':<13} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>11} {'x bare (rps)':>13}"
         f" {'x bare (cpu)':>13} {'errors':>7} {'server cpu %':>13}"
     )
     for name, r in rows.items():
         print(
-            f"{name:<9} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_req']:>11.3f}"
-            f" {r['rps'] / bare['rps']:>13.2f} {bare['cpu_ms_per_req'] / r['cpu_ms_per_req']:>13.2f}"
-            f" {r['errors']:>7} {r['server_cpu_pct']:>13.0f}"
+            f"{name:<13} {r['rps']:>7.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {r['cpu_ms_per_req']:>11.3f} {r['rps'] / bare['rps']:>13.2f}"
+            f" {bare['cpu_ms_per_req'] / r['cpu_ms_per_req']:>13.2f} {r['errors']:>7}"
+            f" {r['server_cpu_pct']:>13.0f}"
         )
-    full, flags = (rows[n]["rps"] / bare["rps"] for n in ("full", "flags"))
-    # paired round by round (flags is loaded right after full in every round): the spread is the noise
-    paired = [
-        100 * (a_cpu / a_n) / (b_cpu / b_n) - 100
-        for a_cpu, a_n, b_cpu, b_n in zip(
-            stats["flags"]["cpu"], stats["flags"]["n"], stats["full"]["cpu"], stats["full"]["n"], strict=True
-        )
-        if a_n and b_n
-    ]
+    full_us = 1000 * full["cpu_ms_per_req"]
     print(
-        f"switches through OpenFeature (flag file): {flags:.2f} x bare; without (fixed profile): {full:.2f}"
-        f" x bare; difference {100 * (flags - full) / full:+.1f} % in req/s (target: within 3 %)"
+        "CPU per request of each component: full minus full without it, paired round by round"
+        f" (full: {full_us:.0f} us)"
     )
-    if paired:
+    components = {}
+    for key, component in COMPONENTS.items():
+        if f"-{key}" in rows:
+            components[key] = _paired_us(full, rows[f"-{key}"])
+            _print_spread(component.label, components[key], full_us)
+    _print_spread("all of it: full minus bare", _paired_us(full, bare), full_us)
+    if "-flags" in rows:
+        fixed = rows["-flags"]
+        with_cpu, without_cpu = (bare["cpu_ms_per_req"] / r["cpu_ms_per_req"] for r in (full, fixed))
+        with_rps, without_rps = (r["rps"] / bare["rps"] for r in (full, fixed))
         print(
-            f"  CPU per request, flags vs full, paired by round: median {statistics.median(paired):+.1f} %"
-            f" (rounds {min(paired):+.1f} .. {max(paired):+.1f} %)"
+            f"switches through OpenFeature: full {with_cpu:.2f} x bare in CPU ({with_rps:.2f} in req/s);"
+            f" as a fixed profile {without_cpu:.2f} x ({without_rps:.2f}):"
+            f" {100 * (with_cpu / without_cpu - 1):+.1f} % in CPU,"
+            f" {100 * (with_rps / without_rps - 1):+.1f} % in req/s (target: within 3 %)"
         )
-    print(f"full: {lines} JSON log lines (measured + warm-up requests); logs and traces in {tmp}")
+    answered = sum(stats["full"]["n"]) + sum(stats["full"]["warm"])
+    lines, spans = _written(tmp / "full.jsonl", tmp / "full-traces.jsonl")
+    print(
+        f"full answered {answered} /play requests (warm-up included) and wrote {lines} access log lines"
+        f" and {spans} spans ({spans / max(1, answered):.2f} a request: a server span, two client spans)"
+    )
+    ceiling = rows["ceiling"]
+    print(
+        f"ceiling: {ceiling['rps']:.0f} req/s, {1000 * ceiling['cpu_ms_per_req']:.0f} us a request without an"
+        f" odds call; bare costs {bare['cpu_ms_per_req'] / ceiling['cpu_ms_per_req']:.1f} x that"
+        f" (logs and traces in {tmp})"
+    )
+    return {
+        "run": run,
+        "load": [load_before[0], load_after[0]],
+        "rows": rows,
+        "components_us": components,
+        "ratio_rps": full["rps"] / bare["rps"],
+        "ratio_cpu": bare["cpu_ms_per_req"] / full["cpu_ms_per_req"],
+    }
+
+
+def _written(log: Path, traces: Path) -> tuple[int, int]:
+    """(access log lines of /play, spans) that a target wrote."""
+    lines = sum(1 for line in log.open() if '"route":"/play"' in line) if log.exists() else 0
+    spans = 0
+    if traces.exists():
+        for line in traces.open():
+            for rs in json.loads(line)["resourceSpans"]:
+                spans += sum(len(ss["spans"]) for ss in rs["scopeSpans"])
+    return lines, spans
+
+
+def _paired_us(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
+    """Per round: ``a``'s CPU per request minus ``b``'s, in microseconds."""
+    return [1000 * (x - y) for x, y in zip(a["cpu_per_round"], b["cpu_per_round"], strict=True)]
+
+
+def _print_spread(label: str, diffs: list[float], full_us: float) -> None:
+    median = statistics.median(diffs)
+    print(
+        f"  {label:<28} {median:>6.0f} us  {100 * median / full_us:>4.0f} % of full"
+        f"  (rounds {min(diffs):.0f}..{max(diffs):.0f})"
+    )
+
+
+def _bench(args: argparse.Namespace) -> None:
+    pin(1)
+    results = [_run(args, run) for run in range(1, args.runs + 1)]
+    print(
+        f"\n== full (100 % traced) / bare, {args.runs} consecutive runs"
+        f" (target >= {TARGET}, stretch {STRETCH})"
+    )
+    for res in results:
+        print(
+            f"run {res['run']}: {res['ratio_rps']:.2f} x bare in req/s, {res['ratio_cpu']:.2f} x bare in CPU"
+            f" per request  (load average {res['load'][0]:.2f} -> {res['load'][1]:.2f})"
+        )
+    worst = min(min(r["ratio_rps"], r["ratio_cpu"]) for r in results)
+    verdict = "stretch met" if worst >= STRETCH else "target met" if worst >= TARGET else "target MISSED"
+    print(f"worst run: {worst:.2f} x bare: {verdict}")
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps(results))
 
 
 def main() -> None:
@@ -426,22 +524,31 @@ def main() -> None:
     parser.add_argument("--role", choices=["bench", "odds", "server"], default="bench")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ports", default="")
+    parser.add_argument("--targets", default="")
     parser.add_argument("--odds-url", default="")
     parser.add_argument("--tmp", default="")
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sample", type=float, default=0.1)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--skip", default="", help="components not measured, comma-separated (faster runs)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    args.skip = {s for s in args.skip.split(",") if s}
     if args.role == "odds":
-        _pin(1)
-        asyncio.run(_odds_role(args.port))
+        pin(1)
+        _run_loop(serve_canned(args.port, _odds_answer), args.loop)
     elif args.role == "server":
-        _pin(0)
-        asyncio.run(
-            _server_role(args.odds_url, [int(p) for p in args.ports.split(",")], args.sample, Path(args.tmp))
-        )
+        pin(0)
+        _run_loop(
+            _server_role(
+                args.odds_url, args.targets.split(","), [int(p) for p in args.ports.split(",")],
+                args.sample, Path(args.tmp),
+            ),
+            args.loop,
+        )  # fmt: skip
     else:
         _bench(args)
 

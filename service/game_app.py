@@ -24,7 +24,7 @@ from prometheus_client import Gauge
 
 from crashlab.headers import PLAYER_ID as PLAYER_HEADER
 from crashlab.headers import REQUEST_DEADLINE_MS as DEADLINE_HEADER
-from crashlab.timeutil import iso, utcnow
+from crashlab.timeutil import now_iso
 from service.errors import CODES, ApiError
 from service.faults import GAME_FAULTS
 from service.flags import FlagFileSwitchboard, StaticSwitchboard, Switchboard
@@ -172,9 +172,9 @@ async def _win_rate(game: Game, player: str, deadline: float | None) -> tuple[fl
         cached = game.cache.get(player)
         reason = exc.outcome if exc.outcome != "rejected" else exc.code.removeprefix("TP_ODDS_").lower()
         if cached is not None:
-            game.metrics.degraded.labels("cache").inc()
+            game.metrics.degraded_of("cache").inc()
             return cached, f"cache:{reason}"
-        game.metrics.degraded.labels("default").inc()
+        game.metrics.degraded_of("default").inc()
         return DEFAULT_TABLE.get(player, game.profile.fallback.default_win_rate), f"default:{reason}"
     except (KeyError, TypeError, ValueError):
         raise ApiError("TP_ODDS_BAD_RESPONSE") from None
@@ -228,7 +228,7 @@ async def play(request: web.Request) -> web.Response:
     result = decide(choice, computer)
     game.rounds += 1
     round_id = f"{game.settings.seed}-{game.rounds}"
-    game.metrics.rounds.labels(result).inc()
+    game.metrics.rounds_of(result).inc()
     game.spawn(_record(game, player, result, round_id, faults), "background")
     trace_id, _ = current_ids()
     del buffer
@@ -236,7 +236,7 @@ async def play(request: web.Request) -> web.Response:
         "player_choice": choice,
         "computer_choice": computer,
         "result": result,
-        "timestamp": iso(utcnow()),
+        "timestamp": now_iso(),
         "round_id": round_id,
         "trace_id": trace_id,
         "degraded": degraded is not None,
@@ -310,6 +310,7 @@ async def _game_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TRACER_PROVIDER],
         client_trace_configs(app[TRACER_PROVIDER]),
         random.Random(game.settings.seed + 1),
+        client_spans="client_span" not in game.settings.bench_without,
     )
     await game.odds.start()
     game.switches.on_change(game.apply)
@@ -345,7 +346,7 @@ def create_game_app(settings: Settings, switches: Switchboard | None = None) -> 
 
 
 def _create_game_app(settings: Settings, switches: Switchboard) -> web.Application:
-    metrics = GameMetrics()
+    metrics = GameMetrics(enabled="metrics" not in settings.bench_without)
     app = base_app("game", settings, metrics, extra_middlewares=(shedding_middleware(),))
     gauge = Gauge(
         "rps_switch_enabled", "Switch in force (1 on, 0 off)", ["switch"], registry=metrics.registry

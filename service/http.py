@@ -15,7 +15,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Status, StatusCode
 
 from crashlab.headers import REQUEST_DEADLINE_MS
 from service.errors import CODES, ApiError
@@ -32,7 +33,8 @@ from service.keys import (
 from service.logs import JsonLog
 from service.metrics import HttpMetrics, metrics_handler
 from service.settings import Settings
-from service.tracing import current_ids, make_tracer_provider, tracing_middleware
+from service.spans import LeanSpan, LeanTracer
+from service.tracing import current_ids, make_tracer_provider, start_server_span
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: called for a recovered handler panic (the game counts it in ``rps_panics_total``)
@@ -68,15 +70,23 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def observe_middleware(metrics: HttpMetrics, log: JsonLog, *, with_code: bool) -> Middleware:
-    """Counts, times and logs every request; renders every error as the JSON error body."""
+def telemetry_middleware(
+    tracer: LeanTracer | None, metrics: HttpMetrics, log: JsonLog, *, with_code: bool
+) -> Middleware:
+    """Traces (the SERVER span), counts, times and logs every request (one JSON line); renders every
+    error as the JSON error body. ``tracer`` None: no server span (benchmark only)."""
+    in_flight = metrics.in_flight
+    requests_of, duration_of, errors_of = metrics.requests_of, metrics.duration_of, metrics.errors_of
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         start = loop.time()
         route = route_of(request)
-        metrics.in_flight.inc()
+        span = token = None
+        if tracer is not None:
+            span, token = start_server_span(tracer, request, route)
+        in_flight.inc()
         code = ""
         kind = ""
         status = 499  # the client went away before an answer
@@ -113,42 +123,56 @@ def observe_middleware(metrics: HttpMetrics, log: JsonLog, *, with_code: bool) -
                 response = error_response("SYS_INTERNAL")
             status = response.status
             return response
+        except BaseException as exc:
+            # only a cancellation or a redirect (HTTPException < 400) gets here
+            if span is not None and not isinstance(exc, web.HTTPException):
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
         finally:
-            metrics.in_flight.dec()
+            in_flight.dec()
             elapsed = loop.time() - start
-            labels = (
-                (route, request.method, str(status), code)
-                if with_code
-                else (route, request.method, str(status))
-            )
-            metrics.requests.labels(*labels).inc()
-            span_ctx = trace.get_current_span().get_span_context()
+            method = request.method
+            status_text = str(status)
+            if with_code:
+                requests_of(route, method, status_text, code).inc()
+            else:
+                requests_of(route, method, status_text).inc()
+            if code and errors_of is not None and code in CODES:
+                errors_of(code, kind).inc()
             fields: dict[str, Any] = {}
-            trace_id = ""
-            if span_ctx.is_valid:
-                trace_id = format(span_ctx.trace_id, "032x")
+            duration = duration_of(route, method)
+            if span is not None and span.get_span_context().is_valid:
+                trace_id, span_id = span.hex_ids() if isinstance(span, LeanSpan) else current_ids()
                 fields["trace_id"] = trace_id
-                fields["span_id"] = format(span_ctx.span_id, "016x")
-            duration = metrics.duration.labels(route, request.method)
-            if trace_id and span_ctx.trace_flags.sampled:
-                duration.observe(elapsed, exemplar={"trace_id": trace_id})
+                fields["span_id"] = span_id
+                if span.get_span_context().trace_flags.sampled:
+                    duration.observe(elapsed, exemplar={"trace_id": trace_id})
+                else:
+                    duration.observe(elapsed)
             else:
                 duration.observe(elapsed)
-            fields |= {
-                "route": route,
-                "method": request.method,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-            }
-            deadline_ms = request.headers.get(REQUEST_DEADLINE_MS)
-            if deadline_ms is not None:
-                fields["deadline_ms"] = deadline_ms
-            if code:
-                if metrics.errors is not None and code in CODES:
-                    metrics.errors.labels(code, kind).inc()
-                fields["code"] = code
-                fields["kind"] = kind
-            log.log("warning" if status >= 500 else "info", "request", **fields)
+            level = "warning" if status >= 500 else "info"
+            if log.enabled(level):
+                fields["route"] = route
+                fields["method"] = method
+                fields["status"] = status
+                fields["duration_ms"] = round(elapsed * 1000, 2)
+                deadline_ms = request.headers.get(REQUEST_DEADLINE_MS)
+                if deadline_ms is not None:
+                    fields["deadline_ms"] = deadline_ms
+                if code:
+                    fields["code"] = code
+                    fields["kind"] = kind
+                log.line(level, "request", fields)
+            if span is not None:
+                assert token is not None
+                if status != 499:
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                otel_context.detach(token)
+                span.end()
 
     return middleware
 
@@ -246,18 +270,20 @@ def base_app(
     log: JsonLog | None = None,
     extra_middlewares: tuple[Middleware, ...] = (),
 ) -> web.Application:
-    """An app with telemetry, the observe middleware, /healthz, /metrics and the admin API."""
+    """An app with telemetry, the telemetry middleware, /healthz, /metrics and the admin API."""
     from service.admin import add_admin_routes
 
     log = log or JsonLog(service, path=settings.log_file, level=settings.log_level)
     provider = make_tracer_provider(
         service, trace_file=settings.trace_file, sample_ratio=settings.profile.trace_sample_ratio
     )
+    tracer = None
+    if "server_span" not in settings.bench_without:
+        tracer = LeanTracer(provider, f"crashlab.{service}")
     app = web.Application(
         client_max_size=settings.client_max_size,
         middlewares=[
-            tracing_middleware(provider, service),
-            observe_middleware(metrics, log, with_code=service == "game"),
+            telemetry_middleware(tracer, metrics, log, with_code=service == "game"),
             *extra_middlewares,
         ],
     )

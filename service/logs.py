@@ -1,7 +1,10 @@
 """JSON logs: one object a line, to stdout and (when configured) a file.
 
-Cheap on the hot path: one ``json.dumps`` of a small dict and a buffered write; a background task
-flushes every 200 ms, and :meth:`JsonLog.flush` runs at shutdown and before a panic exit.
+Cheap on the hot path: one ``orjson.dumps`` of a small dict (a third of ``json.dumps``'s CPU), the
+timestamp's date and time formatted once a second (``now_iso``), and a buffered write; a background
+task flushes every 200 ms, and :meth:`JsonLog.flush` runs at shutdown and before a panic exit. A
+value orjson cannot write (an int past 64 bits) falls back to ``json.dumps``; other values are
+written as ``str(value)``, as before.
 """
 
 from __future__ import annotations
@@ -9,18 +12,28 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from opentelemetry import trace
 
+from crashlab.timeutil import now_iso
+
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _now_iso() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+def _default(value: Any) -> str:
+    return str(value)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One log line: the record as compact JSON and a newline."""
+    try:
+        return orjson.dumps(record, default=_default, option=_OPTIONS).decode() + "\n"
+    except TypeError:
+        return json.dumps(record, default=str, separators=(",", ":")) + "\n"
 
 
 class JsonLog:
@@ -36,17 +49,27 @@ class JsonLog:
             self._file = path.open("a", encoding="utf-8", buffering=1 << 16)
             self._streams.append(self._file)
 
+    def enabled(self, level: str) -> bool:
+        return _LEVELS[level] >= self.level
+
     def log(self, level: str, msg: str, **fields: Any) -> None:
         if _LEVELS[level] < self.level:
             return
-        record: dict[str, Any] = {"ts": _now_iso(), "level": level, "service": self.service, "msg": msg}
+        record: dict[str, Any] = {"ts": now_iso(), "level": level, "service": self.service, "msg": msg}
         if "trace_id" not in fields:
             ctx = trace.get_current_span().get_span_context()
             if ctx.is_valid:
                 record["trace_id"] = format(ctx.trace_id, "032x")
                 record["span_id"] = format(ctx.span_id, "016x")
         record.update(fields)
-        line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        self._write(dumps(record))
+
+    def line(self, level: str, msg: str, fields: dict[str, Any]) -> None:
+        """The hot path's line (one per request): ``fields`` already holds the trace ids when there are
+        any, in the order they are written; the caller checked :meth:`enabled`."""
+        self._write(dumps({"ts": now_iso(), "level": level, "service": self.service, "msg": msg, **fields}))
+
+    def _write(self, line: str) -> None:
         for stream in self._streams:
             with contextlib.suppress(OSError, ValueError):
                 stream.write(line)

@@ -2,11 +2,15 @@
 
 ``GET /metrics`` answers OpenMetrics when the scraper's ``Accept`` asks for it, so the ``trace_id``
 exemplars on the latency histograms reach Prometheus.
+
+The request path uses pre-bound children (:class:`Children`): ``labels()`` validates and converts its
+values and takes a lock on every call; a child looked up once per label values costs a dict lookup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -17,83 +21,138 @@ from prometheus_client.process_collector import ProcessCollector
 PANIC_WHERE = ("handler", "background")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """The children of a labelled metric, each bound once: ``children(*values)`` is ``labels(*values)``.
+
+    Label values must be strings (``labels`` would convert them; this lookup does not)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
+class _Off:
+    """A metric that records nothing: metrics left out (``enabled=False``, the benchmark's way of
+    measuring what they cost)."""
+
+    def labels(self, *values: Any, **kw: Any) -> _Off:
+        return self
+
+    def inc(self, amount: float = 1, exemplar: Any = None) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def set_function(self, f: Callable[[], float]) -> None:
+        pass
+
+    def observe(self, amount: float, exemplar: Any = None) -> None:
+        pass
+
+
+_OFF = _Off()
+
 
 class HttpMetrics:
-    """What both services export about their HTTP server."""
+    """What both services export about their HTTP server. ``enabled=False`` (benchmark only): every
+    metric records nothing."""
 
-    def __init__(self, prefix: str, registry: CollectorRegistry, *, with_code: bool) -> None:
+    def __init__(
+        self, prefix: str, registry: CollectorRegistry, *, with_code: bool, enabled: bool = True
+    ) -> None:
         self.registry = registry
+        self.enabled = enabled
         labels = ["route", "method", "status", "code"] if with_code else ["route", "method", "status"]
-        self.requests = Counter(
-            f"{prefix}_http_requests", "HTTP requests answered", labels, registry=registry
+        self.requests = self.counter(f"{prefix}_http_requests", "HTTP requests answered", labels)
+        self.duration = self.histogram(
+            f"{prefix}_http_request_duration_seconds", "HTTP request latency", ["route", "method"]
         )
-        self.duration = Histogram(
-            f"{prefix}_http_request_duration_seconds",
-            "HTTP request latency",
-            ["route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.in_flight = Gauge(
-            f"{prefix}_http_requests_in_flight", "HTTP requests in flight", registry=registry
-        )
-        self.active_faults = Gauge(
-            f"{prefix}_active_faults", "Injected faults currently active", ["fault"], registry=registry
+        self.in_flight = self.gauge(f"{prefix}_http_requests_in_flight", "HTTP requests in flight")
+        self.active_faults = self.gauge(
+            f"{prefix}_active_faults", "Injected faults currently active", ["fault"]
         )
         #: error answers by code (the game's ``rps_errors_total``)
         self.errors: Counter | None = None
+        self.requests_of = Children(self.requests)
+        self.duration_of = Children(self.duration)
+        self.errors_of: Children[Counter] | None = None
         ProcessCollector(registry=registry)
+
+    def counter(self, name: str, doc: str, labels: list[str] | None = None) -> Counter:
+        if not self.enabled:
+            return cast(Counter, _OFF)
+        return Counter(name, doc, labels or [], registry=self.registry)
+
+    def gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Gauge:
+        if not self.enabled:
+            return cast(Gauge, _OFF)
+        return Gauge(name, doc, labels or [], registry=self.registry)
+
+    def histogram(self, name: str, doc: str, labels: list[str]) -> Histogram:
+        if not self.enabled:
+            return cast(Histogram, _OFF)
+        return Histogram(name, doc, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
 
 
 class GameMetrics(HttpMetrics):
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        super().__init__("rps", registry or CollectorRegistry(), with_code=True)
-        r = self.registry
-        self.rounds = Counter("rps_rounds", "Rounds played by result", ["result"], registry=r)
-        self.degraded = Counter(
-            "rps_degraded_answers", "Answers that used a fallback", ["reason"], registry=r
-        )
-        self.panics = Counter("rps_panics", "Unexpected errors (recovered or not)", ["where"], registry=r)
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
+        super().__init__("rps", registry or CollectorRegistry(), with_code=True, enabled=enabled)
+        self.rounds = self.counter("rps_rounds", "Rounds played by result", ["result"])
+        self.degraded = self.counter("rps_degraded_answers", "Answers that used a fallback", ["reason"])
+        self.panics = self.counter("rps_panics", "Unexpected errors (recovered or not)", ["where"])
         for where in PANIC_WHERE:  # exported at 0 from the start, so increase() sees the first panic
             self.panics.labels(where)
-        self.errors = Counter("rps_errors", "Error answers by code", ["code", "kind"], registry=r)
-        self.dep_requests = Counter(
+        self.errors = self.counter("rps_errors", "Error answers by code", ["code", "kind"])
+        self.dep_requests = self.counter(
             "rps_dependency_requests",
             "Dependency call attempts by outcome",
             ["dependency", "operation", "outcome"],
-            registry=r,
         )
-        self.dep_retries = Counter(
-            "rps_dependency_retries", "Dependency retries", ["dependency", "operation"], registry=r
+        self.dep_retries = self.counter(
+            "rps_dependency_retries", "Dependency retries", ["dependency", "operation"]
         )
-        self.dep_duration = Histogram(
+        self.dep_duration = self.histogram(
             "rps_dependency_request_duration_seconds",
             "Dependency attempt latency",
             ["dependency", "operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.dep_in_flight = Gauge(
-            "rps_dependency_in_flight", "Dependency calls in flight", ["dependency"], registry=r
+        self.dep_in_flight = self.gauge(
+            "rps_dependency_in_flight", "Dependency calls in flight", ["dependency"]
         )
-        self.circuit_state = Gauge(
-            "rps_circuit_state", "Circuit state (0 closed, 1 half-open, 2 open)", ["dependency"], registry=r
+        self.circuit_state = self.gauge(
+            "rps_circuit_state", "Circuit state (0 closed, 1 half-open, 2 open)", ["dependency"]
         )
-        self.open_connections = Gauge(
-            "rps_open_connections", "Open connections to a dependency", ["dependency"], registry=r
+        self.open_connections = self.gauge(
+            "rps_open_connections", "Open connections to a dependency", ["dependency"]
         )
-        self.shed = Counter("rps_shed_requests", "Requests shed by the in-flight bound", registry=r)
-        self.rate_limited = Counter(
-            "rps_rate_limited", "Requests refused by the per-player rate limit", registry=r
-        )
+        self.shed = self.counter("rps_shed_requests", "Requests shed by the in-flight bound")
+        self.rate_limited = self.counter("rps_rate_limited", "Requests refused by the per-player rate limit")
+        self.errors_of = Children(self.errors)
+        self.rounds_of = Children(self.rounds)
+        self.degraded_of = Children(self.degraded)
+        self.dep_requests_of = Children(self.dep_requests)
+        self.dep_duration_of = Children(self.dep_duration)
 
 
 class OddsMetrics(HttpMetrics):
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        super().__init__("odds", registry or CollectorRegistry(), with_code=False)
-        self.open_connections = Gauge(
-            "odds_open_connections", "Open client connections", registry=self.registry
-        )
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
+        super().__init__("odds", registry or CollectorRegistry(), with_code=False, enabled=enabled)
+        self.open_connections = self.gauge("odds_open_connections", "Open client connections")
 
 
 def set_connections_function(gauge: Gauge, fn: Callable[[], float]) -> None:

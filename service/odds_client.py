@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -34,6 +33,8 @@ from service.metrics import GameMetrics
 from service.profile import Profile
 from service.resilience.backoff import RetryBudget, full_jitter_delay
 from service.resilience.breaker import Breaker, CircuitOpen, State
+from service.spans import LeanTracer
+from service.tracing import inject_context
 
 DEPENDENCY = "odds"
 #: naive: no client timeout at all (aiohttp's default would be 5 minutes)
@@ -115,13 +116,18 @@ class OddsClient:
         tracer_provider: TracerProvider,
         trace_configs: list[aiohttp.TraceConfig],
         rng: random.Random,
+        *,
+        client_spans: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.metrics = metrics
         self.log = log
         self.trace_configs = trace_configs
-        #: lean client spans unless the contrib instrumentation is on (``trace_configs``)
-        self.tracer = None if trace_configs else tracer_provider.get_tracer("crashlab.odds_client")
+        #: lean client spans unless the contrib instrumentation is on (``trace_configs``) or the
+        #: benchmark leaves them out (``client_spans``)
+        self.tracer = None
+        if client_spans and not trace_configs:
+            self.tracer = LeanTracer(tracer_provider, "crashlab.odds_client")
         url = URL(self.base_url)
         self._peer: dict[str, AttributeValue] = {
             "server.address": url.host or "",
@@ -137,6 +143,8 @@ class OddsClient:
         # read at scrape time: open -> half-open happens by the clock, not by a call
         metrics.circuit_state.labels(DEPENDENCY).set_function(lambda: float(self.circuit_state))
         self._in_flight = metrics.dep_in_flight.labels(DEPENDENCY)
+        self._requests_of = metrics.dep_requests_of
+        self._duration_of = metrics.dep_duration_of
         metrics.open_connections.labels(DEPENDENCY).set_function(lambda: float(self.open_connections()))
 
     @property
@@ -259,29 +267,28 @@ class OddsClient:
     async def _attempt(
         self, fixes: Fixes, operation: str, method: str, path: str, body: Any, deadline: float | None
     ) -> Any:
-        m = self.metrics
         breaker, bulkhead = fixes.breaker, fixes.bulkhead
         if breaker is not None:
             try:
                 breaker.acquire()
             except CircuitOpen:
-                m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
+                self._requests_of(DEPENDENCY, operation, "rejected").inc()
                 raise DependencyError(
                     "TP_ODDS_CIRCUIT_OPEN", "rejected", "circuit open", retryable=False
                 ) from None
         if bulkhead is not None:
             try:
                 wait_s = fixes.profile.bulkhead.max_wait_ms / 1000
-                if wait_s <= 0:
-                    if bulkhead.locked():
-                        raise TimeoutError
-                    await bulkhead.acquire()
+                if not bulkhead.locked():
+                    await bulkhead.acquire()  # a free slot: no wait (and no wait_for task)
+                elif wait_s <= 0:
+                    raise TimeoutError
                 else:
                     await asyncio.wait_for(bulkhead.acquire(), wait_s)
             except TimeoutError:
                 if breaker is not None and breaker.state is State.HALF_OPEN:
                     breaker.failure()
-                m.dep_requests.labels(DEPENDENCY, operation, "rejected").inc()
+                self._requests_of(DEPENDENCY, operation, "rejected").inc()
                 raise DependencyError(
                     "TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False
                 ) from None
@@ -290,7 +297,7 @@ class OddsClient:
         finally:
             if bulkhead is not None:
                 bulkhead.release()
-        m.dep_requests.labels(DEPENDENCY, operation, outcome).inc()
+        self._requests_of(DEPENDENCY, operation, outcome).inc()
         if breaker is not None:
             if outcome == "ok":
                 breaker.success()
@@ -333,7 +340,7 @@ class OddsClient:
                 "crashlab.operation": operation,
             }
             span = self.tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
-            propagate.inject(headers, context=trace.set_span_in_context(span))
+            inject_context(span, headers)
         self._in_flight.inc()
         start = loop.time()
         outcome, status = "error", 0
@@ -350,7 +357,7 @@ class OddsClient:
                     span.set_status(Status(StatusCode.ERROR, outcome))
                 span.end()
             self._in_flight.dec()
-            self.metrics.dep_duration.labels(DEPENDENCY, operation).observe(loop.time() - start)
+            self._duration_of(DEPENDENCY, operation).observe(loop.time() - start)
             if pool is not None:
                 await pool.release()
                 if pool.retired and pool.users == 0:

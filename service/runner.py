@@ -11,6 +11,7 @@ from aiohttp import web
 from service.errors import ServiceError
 from service.flags import read_profile
 from service.game_app import create_game_app
+from service.heap import settle_heap
 from service.http import route_aiohttp_logs
 from service.keys import LOG, SERVER_CONNECTIONS
 from service.odds_app import create_odds_app
@@ -76,6 +77,7 @@ async def serve(settings: Settings) -> int:
         raise ServiceError(f"{settings.service}: {exc.filename or ''}: {exc.strerror}") from None
     route_aiohttp_logs(app[LOG])
     runner, port = await start(app, settings)
+    settle_heap()
     settings.port = port
     app[LOG].info(
         "listening",

@@ -33,3 +33,6 @@ class Settings:
     #: the flag file the game reads its switches from (OpenFeature, changes apply while it runs);
     #: None: ``profile`` is fixed
     flag_file: Path | None = None
+    #: benchmark only (bench/service.py, no option): telemetry left out to measure what it costs,
+    #: any of "metrics", "server_span", "client_span"
+    bench_without: frozenset[str] = frozenset()

@@ -1,30 +1,31 @@
 """OpenTelemetry traces: a tracer provider per app, OTLP/HTTP when an endpoint is configured,
 otherwise OTLP JSON lines to a file (one ``ExportTraceServiceRequest`` a line).
 
-The server span comes from :func:`tracing_middleware`, a small middleware on the OTel API:
-``opentelemetry-instrumentation-aiohttp-server`` 0.66b1 either monkey-patches ``web.Application``
-globally (the instrumentor) or, used as a bare middleware, needs module globals that only the
-instrumentor sets (``active_requests_counter``), and it has no per-app tracer provider. The client
-side uses ``opentelemetry-instrumentation-aiohttp-client``'s ``create_trace_config`` (spans and W3C
-``traceparent`` propagation to the odds service).
+Spans come from :class:`service.spans.LeanTracer` (the OTel API, the provider's sampler, ids, resource
+and processors, at a fraction of the SDK span's CPU). The server span is started by the telemetry
+middleware (``service.http``) with :func:`start_server_span`, not by
+``opentelemetry-instrumentation-aiohttp-server`` 0.66b1: that package either monkey-patches
+``web.Application`` globally (the instrumentor) or, used as a bare middleware, needs module globals
+that only the instrumentor sets (``active_requests_counter``), and it has no per-app tracer provider.
+Client spans: one per odds attempt from :class:`service.odds_client.OddsClient`, or with
+``CRASHLAB_OTEL_CLIENT_SPANS=contrib`` from ``opentelemetry-instrumentation-aiohttp-client``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from contextvars import Token
 from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.propagators.textmap import Getter
@@ -32,11 +33,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
-from service.otlp_json import encode
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from service.otlp_json import encode_line
+from service.spans import LeanSpan, LeanTracer
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
@@ -64,15 +64,16 @@ def otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 
 class OtlpJsonLinesExporter(SpanExporter):
     """Writes each batch as one line of OTLP/JSON (``{"resourceSpans": [...]}``); one batch is at most
-    512 spans (the BatchSpanProcessor's default export size)."""
+    512 spans (the BatchSpanProcessor's default export size). Runs in the processor's thread, off the
+    event loop; :func:`service.otlp_json.encode_line` keeps its CPU small."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = path.open("a", encoding="utf-8")
+        self._fh: IO[bytes] | None = path.open("ab")
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        line = json.dumps(encode(spans), separators=(",", ":")) + "\n"
+        line = encode_line(spans)
         with self._lock:
             if self._fh is None:
                 return SpanExportResult.FAILURE
@@ -103,7 +104,11 @@ def make_tracer_provider(service: str, *, trace_file: Path | None, sample_ratio:
     elif trace_file is not None:
         exporter = OtlpJsonLinesExporter(trace_file)
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
+        # the queue holds a few seconds of spans at a thousand rounds a second (three spans a round):
+        # a slow export (a busy core) delays spans, it does not drop them
+        provider.add_span_processor(
+            BatchSpanProcessor(exporter, max_queue_size=16384, schedule_delay_millis=1000)
+        )
     return provider
 
 
@@ -133,43 +138,47 @@ _GETTER = _HeaderGetter()
 
 
 def current_ids() -> tuple[str, str]:
-    ctx = trace.get_current_span().get_span_context()
+    """(trace id, span id) of the current span in hex, zeros without one."""
+    span = trace.get_current_span()
+    if isinstance(span, LeanSpan):
+        return span.hex_ids()
+    ctx = span.get_span_context()
     if not ctx.is_valid:
         return "0" * 32, "0" * 16
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
-def tracing_middleware(provider: TracerProvider, service: str) -> Middleware:
-    tracer = provider.get_tracer(f"crashlab.{service}")
+#: the propagators at import: W3C trace context and baggage, unless OTEL_PROPAGATORS names others
+_DEFAULT_TEXTMAP = propagate.get_global_textmap()
+_W3C_DEFAULT = not os.environ.get("OTEL_PROPAGATORS")
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # no W3C header (a player): skip the propagators
-        parent = propagate.extract(request, getter=_GETTER) if "traceparent" in request.headers else None
-        route = request.match_info.route.resource
-        path = route.canonical if route is not None else "unmatched"
-        span = tracer.start_span(
-            f"{request.method} {path}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "http.route": path, "url.path": request.path},
-        )
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        try:
-            response = await handler(request)
-            span.set_attribute("http.response.status_code", response.status)
-            if response.status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-            return response
-        except web.HTTPException as exc:
-            span.set_attribute("http.response.status_code", exc.status)
-            raise
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
-        finally:
-            otel_context.detach(token)
-            span.end()
 
-    return middleware
+def inject_context(span: trace.Span, headers: dict[str, str]) -> None:
+    """``span``'s context into ``headers`` (W3C ``traceparent``, ``tracestate``). With the default
+    propagators and no baggage, the header is written directly (what ``propagate.inject`` writes, at a
+    tenth of its CPU); otherwise through ``propagate.inject``."""
+    if _W3C_DEFAULT and propagate.get_global_textmap() is _DEFAULT_TEXTMAP and not baggage.get_all():
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            headers["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+            if ctx.trace_state:
+                headers["tracestate"] = ctx.trace_state.to_header()
+        return
+    propagate.inject(headers, context=trace.set_span_in_context(span))
+
+
+def start_server_span(
+    tracer: LeanTracer, request: web.Request, route: str
+) -> tuple[trace.Span, Token[otel_context.Context]]:
+    """The request's SERVER span (a child of the caller's W3C ``traceparent`` when it sent one), made
+    the current span; the caller ends it and detaches the token."""
+    # no W3C header (a player): skip the propagators
+    parent = propagate.extract(request, getter=_GETTER) if "traceparent" in request.headers else None
+    method = request.method
+    span = tracer.start_span(
+        f"{method} {route}",
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "http.route": route, "url.path": request.path},
+    )
+    return span, otel_context.attach(trace.set_span_in_context(span, parent))

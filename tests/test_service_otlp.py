@@ -1,18 +1,21 @@
-"""The fast OTLP/JSON span encoder writes exactly what the protobuf route writes."""
+"""The fast OTLP/JSON span encoder and the JSON lines exporter write exactly what the protobuf route
+writes; the direct ``traceparent`` writes what the propagators write."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from opentelemetry import trace
+from opentelemetry import baggage, context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from service.otlp_json import encode
-from service.tracing import otlp_json
+from service.otlp_json import encode, encode_line
+from service.spans import LeanTracer
+from service.tracing import OtlpJsonLinesExporter, inject_context, otlp_json
 
 
 def test_fast_encoder_matches_protobuf() -> None:
@@ -35,7 +38,53 @@ def test_fast_encoder_matches_protobuf() -> None:
             child.set_status(Status(StatusCode.OK))
         with tracer.start_as_current_span("plain", attributes={"empty": ""}):
             pass
+    # spans of two more providers: one with an equal resource (grouped with the first), one other
+    for attributes in ({"service.name": "t", "n": 3, "ok": True}, {"service.name": "u"}):
+        more = TracerProvider(resource=Resource.create(attributes))
+        more.add_span_processor(SimpleSpanProcessor(exporter))
+        LeanTracer(more, "b").start_span("elsewhere").end()
     spans = exporter.get_finished_spans()
-    assert len(spans) == 3
+    assert len(spans) == 5
+    assert len(otlp_json(spans)["resourceSpans"]) == 2
     assert encode(spans) == otlp_json(spans)
     assert json.dumps(encode(spans)) == json.dumps(otlp_json(spans))
+    # the exporter's line: the same JSON, keys in the same order, one line
+    line = encode_line(spans)
+    assert line.endswith(b"}\n") and line.count(b"\n") == 1
+    assert json.dumps(json.loads(line)) == json.dumps(otlp_json(spans))
+
+
+def test_exporter_writes_the_reference_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "traces.jsonl"
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.add_span_processor(SimpleSpanProcessor(OtlpJsonLinesExporter(path)))
+    tracer = LeanTracer(provider, "lean")
+    with tracer.start_as_current_span("r\u00f6und", attributes={"player": "\u00e5sa", "n": 2**40}) as span:
+        span.set_status(Status(StatusCode.ERROR, "d\u00e9j\u00e0"))
+    provider.shutdown()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [otlp_json([s]) for s in memory.get_finished_spans()]
+
+
+def test_inject_writes_what_the_propagators_write() -> None:
+    provider = TracerProvider()
+    state = TraceState([("vendor", "x")])
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=state)
+    span = LeanTracer(provider, "t").start_span(
+        "client", context=trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    )
+    direct: dict[str, str] = {}
+    inject_context(span, direct)
+    reference: dict[str, str] = {}
+    propagate.inject(reference, context=trace.set_span_in_context(span))
+    assert direct == reference and set(direct) == {"traceparent", "tracestate"}
+    token = context.attach(baggage.set_baggage("team", "blue"))
+    try:
+        with_baggage: dict[str, str] = {}
+        inject_context(span, with_baggage)
+        assert with_baggage == {**reference, "baggage": "team=blue"}
+    finally:
+        context.detach(token)
+    span.end()

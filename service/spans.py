@@ -1,0 +1,341 @@
+"""Lean spans: the OpenTelemetry API's ``Tracer`` and ``Span`` at a fraction of the SDK span's CPU.
+
+The SDK's span (``opentelemetry.sdk.trace.Span``) costs about 60 us to create and end here (attributes
+cleaned one by one into a locked ``BoundedAttributes``, two more locks, a ``ReadableSpan`` copy at the
+end), and every ``/play`` round makes three. :class:`LeanTracer` keeps everything else of the SDK: the
+provider's sampler, id generator, resource and span processors, the span limits
+(``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` and friends). A :class:`LeanSpan` is a ``ReadableSpan``, handed
+to the processors itself when it ends (it ignores changes after that, as the SDK's does), so every
+SDK exporter takes it (OTLP/HTTP, :class:`service.tracing.OtlpJsonLinesExporter`).
+
+Attributes are a plain dict: a ``str``/``bool``/``int``/``float`` value is stored as given; anything
+else goes through the API's own attribute cleaning (sequences, invalid types, length limits). The
+spans of one app live on its event loop's thread; processors see them only once ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from time import time_ns
+from types import TracebackType
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+from opentelemetry.util._decorator import _agnosticcontextmanager
+
+logger = logging.getLogger(__name__)
+
+_PLAIN = frozenset((str, bool, int, float))
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+_DEFAULT_FLAGS = TraceFlags(TraceFlags.DEFAULT)
+_DEFAULT_RANDOM = TraceFlags(TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID)
+
+
+class LeanTracer(trace_api.Tracer):
+    """Starts :class:`LeanSpan` s with the sampler, ids, resource and processors of ``provider``."""
+
+    def __init__(self, provider: TracerProvider, name: str, version: str | None = None) -> None:
+        sdk = provider.get_tracer(name, version)
+        #: a disabled provider (OTEL_SDK_DISABLED) answers a NoOpTracer: then so does this one
+        self._enabled = isinstance(sdk, SdkTracer)
+        self._sampler = provider.sampler
+        self._ids = provider.id_generator
+        self._random_ids = self._ids.is_trace_id_random()
+        self.resource = provider.resource
+        self.processor: SpanProcessor = sdk.span_processor if isinstance(sdk, SdkTracer) else SpanProcessor()
+        self.scope = InstrumentationScope(name, version or "")
+        self.limits = SpanLimits()
+        self._max_attributes = self.limits.max_span_attributes
+        #: values are stored as given when they are plain and no length limit applies
+        self._store_plain = self.limits.max_span_attribute_length is None
+
+    def plain_ok(self, attributes: Mapping[str, types.AnyValue]) -> bool:
+        """Whether ``attributes`` can be stored as they are (plain values, non-empty keys, in the limit)."""
+        limit = self._max_attributes
+        if not self._store_plain or (limit is not None and len(attributes) > limit):
+            return False
+        return all(key and type(value) in _PLAIN for key, value in attributes.items())
+
+    def start_span(
+        self,
+        name: str,
+        context: context_api.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace_api.Span:
+        parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+        if not self._enabled:
+            return trace_api.NonRecordingSpan(parent or trace_api.INVALID_SPAN_CONTEXT)
+        if parent is not None and parent.is_valid:
+            trace_id = parent.trace_id
+            random_id = parent.trace_flags.random_trace_id
+        else:
+            parent = None
+            trace_id = self._ids.generate_trace_id()
+            random_id = self._random_ids
+        links = links or ()
+        result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        if result.decision is Decision.RECORD_AND_SAMPLE:
+            flags = _SAMPLED_RANDOM if random_id else _SAMPLED
+        else:
+            flags = _DEFAULT_RANDOM if random_id else _DEFAULT_FLAGS
+        span_context = SpanContext(
+            trace_id,
+            self._ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=flags,
+            trace_state=result.trace_state,
+        )
+        if result.decision is Decision.DROP:
+            return trace_api.NonRecordingSpan(span_context)
+        span = LeanSpan(
+            self,
+            name,
+            span_context,
+            parent,
+            kind,
+            result.attributes,
+            links,
+            start_time if start_time is not None else time_ns(),
+            record_exception,
+            set_status_on_exception,
+        )
+        # processors are typed for the SDK's Span; they read only what a ReadableSpan has
+        self.processor.on_start(span, parent_context=context)  # type: ignore[arg-type]
+        return span
+
+    @_agnosticcontextmanager
+    def start_as_current_span(
+        self,
+        name: str,
+        context: context_api.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace_api.Span]:
+        span = self.start_span(
+            name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
+        )
+        with trace_api.use_span(
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        ) as current:
+            yield current
+
+
+class LeanSpan(ReadableSpan, trace_api.Span):
+    """A recording span; handed to the processors as it is once ended."""
+
+    def __init__(
+        self,
+        tracer: LeanTracer,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: types.Attributes,
+        links: Sequence[Link],
+        start_time: int,
+        record_exception: bool,
+        set_status_on_exception: bool,
+    ) -> None:
+        # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
+        self._name = name
+        self._context = context
+        self._span_context = context
+        self._kind = kind
+        self._instrumentation_info = None
+        self._instrumentation_scope = tracer.scope
+        self._parent = parent
+        self._start_time = start_time
+        self._end_time: int | None = None
+        self._resource = tracer.resource
+        self._status = Status(StatusCode.UNSET)
+        self._tracer = tracer
+        self._record_exception = record_exception
+        self._set_status_on_exception = set_status_on_exception
+        self._dropped_attributes = 0
+        self._hex: tuple[str, str] | None = None
+        # events and links are rare here: their bounded lists are made on first use
+        self._events: Sequence[Event] = ()
+        self._links: Sequence[Link] = self._new_links(links) if links else ()
+        attrs: dict[str, types.AnyValue] = {}
+        self._attrs = attrs
+        self._attributes = attrs
+        if attributes:
+            if tracer.plain_ok(attributes):
+                attrs.update(attributes)
+            else:
+                self.set_attributes(attributes)
+
+    def _new_links(self, links: Sequence[Link]) -> BoundedList[Link]:
+        limits = self._tracer.limits
+        valid = []
+        for link in links:
+            ctx = link.context if link else None
+            if ctx and (ctx.is_valid or link.attributes or ctx.trace_state):
+                attributes = BoundedAttributes(
+                    limits.max_link_attributes,
+                    link.attributes,
+                    max_value_len=limits.max_attribute_length,
+                    immutable=True,
+                )
+                valid.append(Link(link.context, attributes))
+        return BoundedList.from_seq(limits.max_links, valid)
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped_attributes
+
+    def get_span_context(self) -> SpanContext:
+        return self._span_context
+
+    def hex_ids(self) -> tuple[str, str]:
+        """(trace id, span id) in hex, as logs, answers and exemplars write them (formatted once)."""
+        if self._hex is None:
+            ctx = self._span_context
+            self._hex = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+        return self._hex
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def _ended(self, what: str) -> bool:
+        if self._end_time is None:
+            return False
+        logger.warning("Tried calling %s on an ended span.", what)
+        return True
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        """As ``BoundedAttributes``: a set key moves to the end; past the limit the oldest goes."""
+        if self._end_time is not None:
+            self._ended("set_attribute")
+            return
+        limits = self._tracer.limits
+        limit = limits.max_span_attributes
+        if limit == 0 or not key or not isinstance(key, str):
+            if limit != 0:
+                logger.warning("invalid attribute key `%s`: must be a non-empty string; dropped", key)
+            self._dropped_attributes += 1
+            return
+        if type(value) not in _PLAIN or limits.max_span_attribute_length is not None:
+            # the API's own cleaning: sequences to tuples, mappings copied, strings cut to the limit
+            value = BoundedAttributes(None, {key: value}, max_value_len=limits.max_span_attribute_length)[key]
+        attrs = self._attrs
+        if key in attrs:
+            del attrs[key]
+        elif limit is not None and len(attrs) >= limit:
+            logger.warning("Attributes dict is full. Dropping the oldest key-value pair from attributes.")
+            del attrs[next(iter(attrs))]
+            self._dropped_attributes += 1
+        attrs[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if self._ended("add_event"):
+            return
+        limits = self._tracer.limits
+        bounded = BoundedAttributes(
+            limits.max_event_attributes,
+            attributes,
+            max_value_len=limits.max_attribute_length,
+            immutable=True,
+        )
+        if not isinstance(self._events, BoundedList):
+            self._events = BoundedList(limits.max_events)
+        self._events.append(Event(name, bounded, timestamp))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if self._ended("add_link"):
+            return
+        if not isinstance(self._links, BoundedList):
+            self._links = BoundedList(self._tracer.limits.max_links)
+        for link in self._new_links([Link(context, attributes)]):
+            self._links.append(link)
+
+    def update_name(self, name: str) -> None:
+        if not self._ended("update_name"):
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._ended("set_status"):
+            return
+        # as the SDK: OK is final, UNSET changes nothing
+        if self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is StatusCode.UNSET:
+                return
+            if description is not None:
+                logger.warning(
+                    "Description %s ignored. Use either `Status` or `(StatusCode, Description)`", description
+                )
+            self._status = status
+        elif status is not StatusCode.UNSET:
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        fields: dict[str, types.AnyValue] = {
+            "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            fields.update(attributes)
+        self.add_event("exception", fields, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            logger.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else time_ns()
+        self._tracer.processor.on_end(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_val is not None and self.is_recording():
+            if self._record_exception:
+                self.record_exception(exc_val, escaped=True)
+            if self._set_status_on_exception:
+                self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def __repr__(self) -> str:
+        return f'LeanSpan(name="{self._name}", context={self._context})'

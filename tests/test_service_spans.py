@@ -1,0 +1,154 @@
+"""Lean spans record what the SDK's spans record: the same operations through both tracers export the
+same OTLP/JSON (timestamps aside), with sampling, limits, events, links, status rules and exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from service.spans import LeanSpan, LeanTracer
+from service.tracing import otlp_json
+
+
+class _Ids(IdGenerator):
+    """Deterministic ids: both tracers of a comparison get the same ones; trace ids alternate between
+    the two halves of the ratio sampler's range."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def generate_span_id(self) -> int:
+        self.n += 1
+        return self.n
+
+    def generate_trace_id(self) -> int:
+        self.n += 1
+        return (self.n << 64) | (0x1 if self.n % 2 else 0xFFFF_FFFF_FFFF_FFF0)
+
+
+def _provider(ratio: float = 1.0) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "t"}),
+        sampler=ParentBased(TraceIdRatioBased(ratio)),
+        id_generator=_Ids(),
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def _both(scenario: Callable[[trace.Tracer], None], ratio: float = 1.0) -> tuple[Any, Any]:
+    sdk_provider, sdk_spans = _provider(ratio)
+    lean_provider, lean_spans = _provider(ratio)
+    scenario(sdk_provider.get_tracer("t"))
+    scenario(LeanTracer(lean_provider, "t"))
+    assert all(isinstance(s, LeanSpan) for s in lean_spans.get_finished_spans())
+    return _timeless(otlp_json(sdk_spans.get_finished_spans())), _timeless(
+        otlp_json(lean_spans.get_finished_spans())
+    )
+
+
+def _timeless(data: Any) -> Any:
+    """Wall-clock timestamps differ between the two runs, and so do a traceback's frames inside the two
+    tracers: of a stack trace the last line (the exception) is compared."""
+    if isinstance(data, dict):
+        if data.get("key") == "exception.stacktrace":
+            return {"key": data["key"], "last line": data["value"]["stringValue"].splitlines()[-1]}
+        return {k: "t" if k.endswith("UnixNano") else _timeless(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_timeless(v) for v in data]
+    return data
+
+
+REMOTE = SpanContext(
+    0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")])
+)
+
+
+def _rich(tracer: trace.Tracer) -> None:
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(REMOTE))
+    with tracer.start_as_current_span(
+        "server",
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={"s": "x", "i": 7, "f": 1.5, "b": False, "l": ["a", "b"], "t": (1, 2), "": "no key"},
+        links=[Link(REMOTE, {"why": "retry"}), Link(trace.INVALID_SPAN_CONTEXT)],
+        start_time=1000,
+    ) as span:
+        span.set_attribute("later", 3)
+        span.set_attributes({"m": {"x": 1}, "s": "overwritten"})
+        span.add_event("boom", {"n": 1}, timestamp=2000)
+        span.add_link(SpanContext(0x123, 0x456, is_remote=False), {"added": True})
+        span.set_status(Status(StatusCode.ERROR, "bad"))
+        span.set_status(StatusCode.UNSET)  # ignored
+        span.update_name("server renamed")
+        with tracer.start_as_current_span("client", kind=SpanKind.CLIENT) as child:
+            child.set_status(StatusCode.OK)
+            child.set_status(StatusCode.ERROR, "ignored: OK is final")
+        try:
+            raise ValueError("caught")
+        except ValueError as exc:
+            span.record_exception(exc, {"extra": "x"}, timestamp=3000)
+        plain = tracer.start_span("plain", attributes={"empty": ""})
+        plain.end(end_time=5000)
+        plain.set_attribute("after end", 1)  # ignored, as the SDK ignores it
+        plain.end()  # a second end changes nothing
+    with pytest.raises(KeyError), tracer.start_as_current_span("escaped"):
+        raise KeyError("out")
+
+
+def test_lean_spans_export_what_sdk_spans_export() -> None:
+    sdk, lean = _both(_rich)
+    assert lean == sdk
+    spans = [sp for rs in lean["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    assert [sp["name"] for sp in spans] == ["client", "plain", "server renamed", "escaped"]
+    assert spans[3]["events"][0]["name"] == "exception" and spans[3]["status"]["code"] == 2
+
+
+def test_sampling_decisions_match() -> None:
+    def many(tracer: trace.Tracer) -> None:
+        for n in range(8):
+            with tracer.start_as_current_span(f"root {n}") as root:
+                assert root.get_span_context().is_valid
+                with tracer.start_as_current_span("child") as child:
+                    assert child.is_recording() == root.is_recording()
+
+    sdk, lean = _both(many, ratio=0.5)
+    assert lean == sdk
+    kept = [sp for rs in lean["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    assert 0 < len(kept) < 16
+
+
+def test_attribute_limits_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3")
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")
+
+    def crowded(tracer: trace.Tracer) -> None:
+        with tracer.start_as_current_span("s", attributes={"a": "long value", "b": 2}) as span:
+            for key in "cdef":
+                span.set_attribute(key, key * 9)
+
+    sdk, lean = _both(crowded)
+    assert lean == sdk
+    span = lean["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    assert span["droppedAttributesCount"] == 3
+    assert [a["value"]["stringValue"] for a in span["attributes"]] == ["dddd", "eeee", "ffff"]
+
+
+def test_hex_ids_are_the_context_ids() -> None:
+    provider, _ = _provider()
+    span = LeanTracer(provider, "t").start_span("s")
+    assert isinstance(span, LeanSpan)
+    ctx = span.get_span_context()
+    assert span.hex_ids() == (trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id))
+    span.end()
