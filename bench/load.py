@@ -1,4 +1,6 @@
-"""Benchmark: the load generator is never a drill's bottleneck.
+"""Benchmark: the load generator is never a drill's bottleneck, and it scales with workers.
+
+Two sections (``--section capacity|scaling``, default both):
 
 Capacity (issue 16): one Locust process running the drills' user (``chaos/load/locustfile.py``'s
 ``Player``, a ``FastHttpUser``) pinned to ONE core, with the five-crash drill's users, timeout and
@@ -12,6 +14,18 @@ history); the generator must reach at least twice the drill's peak.
 
 Without ``--run``, the newest run of the drill under ``runs/`` (or ``$CRASHLAB_RUNS_DIR``) is read;
 when there is none, the bench runs the drill first (``crashlab drill``, about three minutes).
+
+Scaling (issue 15.4): the same players as one Locust process and as a master with 1, 2 and 4 worker
+processes (``load.workers``), side by side, with ``--users-per-worker`` users per worker and no think
+time, against the instant server (here on any core). Each configuration runs ``--rounds`` times,
+interleaved, for ``--scale-seconds``; the medians are printed: requests/s (from the master's
+aggregated history while every user ran), the ratio to one worker, the cores Locust's processes and
+the server got, requests/s per Locust core, failures. Workers scale until the machine's cores are
+used up: on 2 cores expect 1 -> 2 workers to gain and 4 to add nothing (more workers than cores).
+The load average before and after is printed with the figures (the machine may be shared: other
+processes then take cores, and more Locust processes get a larger share of them).
+
+    .venv/bin/python bench/load.py --section scaling [--scale-seconds 10] [--rounds 2] [--workers 1 2 4]
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ import csv
 import itertools
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,14 +138,19 @@ class Capacity:
     failures: int
 
 
-def _history(path: Path) -> list[tuple[int, int]]:
-    """(unix second, total requests so far) of each aggregated row of a Locust history CSV."""
+def _history_rows(path: Path) -> list[tuple[int, int, int]]:
+    """(unix second, total requests so far, users) of each aggregated row of a Locust history CSV."""
     with path.open(newline="") as fh:
         return [
-            (int(row["Timestamp"]), int(row["Total Request Count"]))
+            (int(row["Timestamp"]), int(row["Total Request Count"]), int(row["User Count"]))
             for row in csv.DictReader(fh)
             if row["Name"] == "Aggregated"
         ]
+
+
+def _history(path: Path) -> list[tuple[int, int]]:
+    """(unix second, total requests so far) of each aggregated row of a Locust history CSV."""
+    return [(t, n) for t, n, _users in _history_rows(path)]
 
 
 def _at(samples: list[tuple[float, float]], t: float) -> float:
@@ -222,22 +242,158 @@ def capacity_section(args: argparse.Namespace) -> None:
           f" / its worst case: {cap.per_core / load.worst_rps:.1f} x")  # fmt: skip
 
 
+# --- scaling: the players' requests/s with 1, 2 and 4 Locust workers (issue 15.4) -------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    label: str
+    rps: float  # requests a second while every user ran (Locust's aggregated history)
+    generator_cores: float  # CPU of Locust's processes (master and workers) in that window, in cores
+    server_cores: float
+    requests: int
+    failures: int
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+async def _measure(url: str, workers: int, users: int, seconds: float, server: psutil.Process) -> Throughput:
+    from chaos.load.process import LoadProcess, LoadSettings
+
+    settings = LoadSettings(
+        users=users,
+        spawn_rate=float(users),
+        duration_s=seconds,
+        think_min_s=0.0,
+        think_max_s=0.0,
+        client_timeout_s=5.0,
+        client_retries=0,
+        workers=workers,
+    )
+    out = Path(tempfile.mkdtemp(prefix="crashlab-scale-bench-"))
+    load = LoadProcess(url, settings, out)
+    await load.start()
+    assert load.pid is not None
+    generator = [psutil.Process(pid) for pid in (load.pid, *load.worker_pids)]
+    samples: list[tuple[float, float, float]] = []  # (unix time, generator CPU s, server CPU s)
+    while load.exit_code is None:
+        samples.append((time.time(), _cpu(generator), _cpu([server])))
+        await asyncio.sleep(0.25)
+    if await load.wait(timeout_s=60):
+        raise SystemExit(f"locust exited {load.exit_code}; see {out / 'locust.log'}")
+    rows = [(t, n) for t, n, u in _history_rows(out / "stats_stats_history.csv") if u == users and n > 0]
+    if len(rows) < 3:
+        raise SystemExit(f"too short a run to measure ({len(rows)} rows); raise --scale-seconds")
+    (t0, n0), (t1, n1) = rows[1], rows[-1]
+    window = [(t, g, s) for t, g, s in samples if t0 <= t <= t1] or samples
+    span = (window[-1][0] - window[0][0]) or 1.0
+    with (out / "stats_stats.csv").open(newline="") as fh:
+        total = next(row for row in csv.DictReader(fh) if row["Name"] == "Aggregated")
+    label = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "1 process"
+    return Throughput(
+        label=label,
+        rps=(n1 - n0) / (t1 - t0),
+        generator_cores=(window[-1][1] - window[0][1]) / span,
+        server_cores=(window[-1][2] - window[0][2]) / span,
+        requests=int(total["Request Count"]),
+        failures=int(total["Failure Count"]),
+    )
+
+
+def scaling_section(args: argparse.Namespace) -> None:
+    """Locust as one process, then a master with 1, 2 and 4 worker processes, against the instant
+    server; each configuration ``--rounds`` times, interleaved; medians printed side by side."""
+    from tests.support import free_port
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    counts = [0, *args.workers]
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--role", "instant", "--any-cpu", "--port", str(port)]
+    )
+    results: dict[int, list[Throughput]] = {n: [] for n in counts}
+    load_before = os.getloadavg()
+    try:
+        wait_port(port)
+        for _ in range(args.rounds):
+            for n in counts:
+                users = args.users_per_worker * max(1, n)
+                results[n].append(
+                    asyncio.run(
+                        _measure(
+                            f"http://127.0.0.1:{port}", n, users, args.seconds, psutil.Process(server.pid)
+                        )
+                    )
+                )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    load_after = os.getloadavg()
+    print(
+        f"== the players' requests/s by Locust workers, against the instant server ({cores} cores;"
+        f" load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; medians of"
+        f" {args.rounds} round(s) of {args.scale_seconds:g} s, {args.users_per_worker} users per worker,"
+        " no think time)"
+    )
+    print(
+        f"{'':<11} {'req/s':>8} {'x 1 worker':>10} {'Locust cores':>12} {'req/s per core':>14}"
+        f" {'server cores':>12} {'failures':>9}"
+    )
+    base = statistics.median(r.rps for r in results[counts[1]]) if len(counts) > 1 else 0.0
+    for n in counts:
+        runs = results[n]
+        rps = statistics.median(r.rps for r in runs)
+        used = statistics.median(r.generator_cores for r in runs)
+        print(
+            f"{runs[0].label:<11} {rps:>8.0f} {rps / base if base else 0:>10.2f} {used:>12.2f}"
+            f" {statistics.median(r.rps / r.generator_cores for r in runs if r.generator_cores):>14.0f}"
+            f" {statistics.median(r.server_cores for r in runs):>12.2f} {sum(r.failures for r in runs):>9}"
+        )
+    print(
+        f"expected on {cores} idle cores: about x{min(2, cores)} from 1 to 2 workers (the server and the"
+        f" master take little); beyond {cores} workers the cores are saturated and req/s stays flat."
+        " 'Locust cores' is the CPU Locust got: on a shared machine less than it could use, and more"
+        " processes get a larger share, so compare 'req/s per core' too"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--role", choices=["bench", "instant"], default="bench")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--any-cpu", action="store_true", help="instant role: do not pin to one core")
+    parser.add_argument("--section", choices=["capacity", "scaling", "all"], default="all")
+    # capacity
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--users", type=int, default=0, help="Locust users (default: the drill's)")
     parser.add_argument("--run", default="", help="a run directory of the drill (default: the newest)")
     parser.add_argument("--drill", default=str(DRILL))
+    # scaling
+    parser.add_argument("--scale-seconds", type=float, default=10.0, help="each scaling run's load time")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each worker count (medians)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="worker counts")
+    parser.add_argument("--users-per-worker", type=int, default=32)
     args = parser.parse_args()
     if args.role == "instant":
-        pin(SERVER_CPU)
+        if not args.any_cpu:
+            pin(SERVER_CPU)
         asyncio.run(serve_canned(args.port, lambda head: INSTANT))
         return
-    capacity_section(args)
+    if args.section in ("capacity", "all"):
+        capacity_section(args)
+    if args.section in ("scaling", "all"):
+        scaling_section(args)
 
 
 if __name__ == "__main__":
