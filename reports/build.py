@@ -18,10 +18,14 @@ from reports.analysis.evidence import Evidence, analyse_evidence
 from reports.analysis.gaps import gap_statuses, scrape_gaps
 from reports.analysis.impact import Impact, analyse_impact
 from reports.analysis.mechanisms import Mechanisms, analyse_mechanisms
+from reports.analysis.team import Team, action_items, analyse_team, to_json
+from reports.analysis.team_records import describe as describe_team
+from reports.analysis.team_records import source as team_source
 from reports.analysis.times import Times, analyse_times, incident_times
 from reports.context import load_context
 from reports.inputs import Inputs
 from reports.model import SourceProblem, SourceStatus, Window
+from reports.render.format import when
 from reports.sources.journal import JournalData, load_journal
 from reports.sources.locust import load_locust
 from reports.sources.logs import load_log_files, load_loki
@@ -65,6 +69,8 @@ class Report:
     root_cause: list[str]
     contributing: list[str]
     timeline: list[TimelineRow] = field(default_factory=list)
+    #: the team's response on a game day (None for a plain drill)
+    team: Team | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -109,11 +115,17 @@ def _describe(e: JournalEvent) -> str:
     return f"{e.type} {e.event}"
 
 
+def _row(e: JournalEvent) -> TimelineRow:
+    if e.type in ("team", "gameday"):
+        who = e.get("actor")
+        return TimelineRow(e.ts.timestamp(), f"team/{who}" if who else team_source(e), describe_team(e))
+    return TimelineRow(
+        e.ts.timestamp(), f"journal/{e.source}", _describe(e), TIMELINE_QUERIES.get(e.type, "")
+    )
+
+
 def _timeline(inputs: Inputs, times: Times, limit: int = 400) -> list[TimelineRow]:
-    rows = [
-        TimelineRow(e.ts.timestamp(), f"journal/{e.source}", _describe(e), TIMELINE_QUERIES.get(e.type, ""))
-        for e in inputs.journal
-    ]
+    rows = [_row(e) for e in inputs.journal]
     for name, ts in times.alerts_fired.items():
         if not any(r.ts == ts and name in r.event for r in rows):
             rows.append(
@@ -126,7 +138,16 @@ def _timeline(inputs: Inputs, times: Times, limit: int = 400) -> list[TimelineRo
         rows.append(TimelineRow(b.start, "prometheus", f"SLO breach ({b.label}) starts", query))
         rows.append(TimelineRow(b.end, "prometheus", f"SLO breach ({b.label}) ends", query))
     rows.sort(key=lambda r: r.ts)
-    return rows[:limit]
+    if len(rows) <= limit:
+        return rows
+    # a long game day: every row of the team's, and the first of the others up to the limit
+    team = [r for r in rows if _team_row(r)]
+    keep = {id(r) for r in [r for r in rows if not _team_row(r)][: max(0, limit - len(team))]}
+    return [r for r in rows if _team_row(r) or id(r) in keep]
+
+
+def _team_row(row: TimelineRow) -> bool:
+    return row.source.startswith("team/") or row.source in ("game day", "pager")
 
 
 def _status(name: str, value: object, detail: str = "") -> SourceStatus:
@@ -241,6 +262,7 @@ def analyse(inputs: Inputs) -> Report:
     incident_times(inputs, impact, times, chain.moved())
     mech = analyse_mechanisms(inputs, impact, times)
     evidence = analyse_evidence(inputs)
+    team = analyse_team(inputs, times, [m.ts for m in impact.crash_markers])
     ctx = inputs.ctx
     evaluation = evaluate(
         ctx.scenario.expectations if ctx.scenario is not None else None,
@@ -260,10 +282,11 @@ def analyse(inputs: Inputs) -> Report:
         mechanisms=mech,
         evidence=evidence,
         evaluation=evaluation,
-        actions=suggest(inputs, impact, times, chain, mech),
+        actions=suggest(inputs, impact, times, chain, mech) + (action_items(team, inputs.t0) if team else []),
         root_cause=root_cause_draft(inputs, impact, times, chain, mech),
         contributing=contributing_draft(mech, impact),
         timeline=_timeline(inputs, times),
+        team=team,
     )
 
 
@@ -271,10 +294,6 @@ def build_report(
     path: Path, *, prometheus_url: str | None = None, replay: bool | None = None, ending: bool = False
 ) -> Report:
     return analyse(gather(path, prometheus_url=prometheus_url, replay=replay, ending=ending))
-
-
-def when(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
 def summary(report: Report) -> dict[str, Any]:
@@ -393,5 +412,6 @@ def summary(report: Report) -> dict[str, Any]:
             for c in report.expectations
         ],
         "actions": report.actions,
+        "team": to_json(report.team) if report.team is not None else None,
         "sources": [s.to_json() for s in report.inputs.sources],
     }

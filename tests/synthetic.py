@@ -68,6 +68,7 @@ def synthesize(
     with_prometheus: bool = True,
     baseline: bool = False,
     players: bool = False,
+    gameday: bool = False,
 ) -> Truth:
     """Write ``root/<run-id>/`` for a drill of ``minutes``: steady, then a dependency stall with a retry
     storm, failing requests and ``crashes`` panics, then recovery.
@@ -75,7 +76,12 @@ def synthesize(
     ``baseline``: also a fault ``odds-baseline`` for the whole drill that moves nothing (like five-crash's
     baseline latency). ``players``: also the load generator's ``crashlab_client_requests_total``: players
     time out on 40% of the requests during the stall (which the server still counts as answered) and get
-    connection errors while the process is down."""
+    connection errors while the process is down.
+
+    ``gameday``: a game day instead (:data:`GAMEDAY`, minutes >= 4 at 1 s scrapes): the stall recurs in
+    episodes, each crashes the game until the team flips the circuit breaker, after which the episodes
+    are absorbed (degraded answers, no failure, no crash); the team's records are in the journal
+    (:func:`write_team`) and ``truth.team`` says what the report must find."""
     rng = random.Random(seed)
     run = RunDir.create("synthetic-five-crash", root)
     end = (end or datetime.now(UTC) - timedelta(minutes=2)).replace(microsecond=0)
@@ -88,6 +94,25 @@ def synthesize(
     ticks = int(duration / scrape_s)
     fault_ticks = range(int(duration * 0.25 / scrape_s), int(duration * 0.7 / scrape_s))
     crash_ticks = [fault_ticks.start + (k + 1) * len(fault_ticks) // (crashes + 1) for k in range(crashes)]
+    episodes = [fault_ticks]
+    absorbed_from: int | None = None
+    if gameday:
+        plan = GAMEDAY
+        episodes = [
+            range(int(at / scrape_s), int((at + plan.episode_s) / scrape_s))
+            for at in plan.episode_starts(duration)
+        ]
+        absorbed_from = int(plan.flip_at / scrape_s) + 1
+        crash_ticks = [
+            ep.start + int(plan.crash_after_s / scrape_s) for ep in episodes if ep.start < absorbed_from
+        ]
+        truth.fault_start, truth.fault_end = (
+            start + timedelta(seconds=episodes[0].start * scrape_s),
+            start + timedelta(seconds=episodes[0].stop * scrape_s),
+        )
+        fault_start = truth.fault_start
+        alert_at = truth.alert_at = fault_start + timedelta(seconds=plan.alert_after_s)
+    in_episode = {k: ep for ep in episodes for k in ep}
     down_ticks = {t + d for t in crash_ticks for d in (1, 2)}
     journal = Journal(run.journal_path, "runner")
     journal.write("run", "started", ts=start, scenario="synthetic-five-crash", run_id=run.run_id)
@@ -105,17 +130,32 @@ def synthesize(
             ttl_s=duration,
             handle={"id": "f0"},
         )
-    journal.write(
-        "fault",
-        "injected",
-        ts=fault_start,
-        fault="odds-stall",
-        fault_type="stall",
-        target="odds",
-        params={"ms": 8000},
-        ttl_s=duration,
-        handle={"id": "f1"},
-    )
+    if gameday:
+        for n, ep in enumerate(episodes, 1):
+            name = f"{GAMEDAY.fault}#{n}"
+            at, until = start.timestamp() + ep.start * scrape_s, start.timestamp() + ep.stop * scrape_s
+            fields = {
+                "fault": name,
+                "fault_type": "dependency.stall",
+                "target": "odds",
+                "handle": {"id": name},
+            }
+            journal.write(
+                "fault", "injected", ts=_utc(at), params={"ms": 8000}, ttl_s=ep.stop - ep.start, **fields
+            )
+            journal.write("fault", "expired", ts=_utc(until), **fields)
+    else:
+        journal.write(
+            "fault",
+            "injected",
+            ts=fault_start,
+            fault="odds-stall",
+            fault_type="stall",
+            target="odds",
+            params={"ms": 8000},
+            ttl_s=duration,
+            handle={"id": "f1"},
+        )
 
     # counters per process life (reset at each crash)
     ok = err = dep = retries = degraded = panics = 0
@@ -134,7 +174,10 @@ def synthesize(
     next_crash = next(crash_iter, None)
     for k in range(ticks + 1):
         t = start.timestamp() + k * scrape_s
-        in_fault = k in fault_ticks
+        episode = in_episode.get(k)
+        # the breaker is on: the stall is absorbed (degraded answers, no failure, no pile-up, no crash)
+        absorbed = episode is not None and absorbed_from is not None and k >= absorbed_from
+        in_fault = episode is not None and not absorbed
         n = round(rps * scrape_s) if k > 0 else 0
         down = k in down_ticks
         client_fail = n if down else 0
@@ -146,19 +189,19 @@ def synthesize(
             truth.requests_total += n
             truth.requests_failed += bad
             client_fail = bad
-            calls = n * (5 if in_fault else 1)
+            calls = n * (5 if in_fault else 0 if absorbed else 1)
             dep += calls
             retries += calls - n
             for _ in range(n):
-                latency = rng.uniform(2.0, 9.0) if in_fault else rng.uniform(0.02, 0.15)
+                latency = rng.uniform(2.0, 9.0) if in_fault else rng.uniform(0.02, 0.15 + 0.2 * absorbed)
                 idx = next((i for i, b in enumerate(BUCKETS) if latency <= b), len(BUCKETS))
                 for j in range(idx, len(BUCKETS) + 1):
                     hist[j] += 1
                 hist_sum += latency
             for _ in range(good):
                 rounds[rng.choice(("win", "lose", "draw"))] += 1
-            if in_fault and k > fault_ticks.start + 20:
-                d = round(n * 0.2)
+            if (in_fault and episode is not None and k > episode.start + 20) or absorbed:
+                d = n if absorbed else round(n * 0.2)
                 degraded += d
                 truth.degraded += d
             memory += 4e6 * scrape_s if in_fault else 0
@@ -211,7 +254,7 @@ def synthesize(
                 t,
                 retries,
             )
-            inflight = (40 + (k - fault_ticks.start)) if in_fault else rng.randint(0, 3)
+            inflight = (40 + (k - episode.start)) if in_fault and episode is not None else rng.randint(0, 3)
             put("rps_http_requests_in_flight", "rps_http_requests_in_flight", t, inflight)
             put("rps_dependency_in_flight", 'rps_dependency_in_flight{dependency="odds"}', t, inflight * 2)
             put("rps_degraded_answers", 'rps_degraded_answers_total{reason="fallback"}', t, degraded)
@@ -220,12 +263,13 @@ def synthesize(
                 put("rps_rounds", f'rps_rounds_total{{result="{res}"}}', t, cnt)
             put("process_resident_memory_bytes", 'process_resident_memory_bytes{job="game"}', t, memory)
             put("process_open_fds", 'process_open_fds{job="game"}', t, 30 + (inflight * 2 if in_fault else 0))
-        put(
-            "crashlab_fault_active",
-            'crashlab_fault_active{fault="odds-stall",type="stall",target="odds"}',
-            t,
-            1 if in_fault else 0,
-        )
+        if not gameday:
+            put(
+                "crashlab_fault_active",
+                'crashlab_fault_active{fault="odds-stall",type="stall",target="odds"}',
+                t,
+                1 if in_fault else 0,
+            )
         if start.timestamp() + k * scrape_s >= alert_at.timestamp() and in_fault:
             put("ALERTS", f'ALERTS{{alertname="{ALERT}",alertstate="firing",severity="page"}}', t, 1)
         if players:
@@ -269,15 +313,18 @@ def synthesize(
             memory = 60e6
             next_crash = next(crash_iter, None)
     journal.write("alert", "firing", ts=alert_at, alert=ALERT, severity="page", labels={})
-    journal.write(
-        "fault",
-        "reverted",
-        ts=fault_end,
-        fault="odds-stall",
-        fault_type="stall",
-        target="odds",
-        handle={"id": "f1"},
-    )
+    if gameday:
+        write_team(journal, start, end, truth)
+    else:
+        journal.write(
+            "fault",
+            "reverted",
+            ts=fault_end,
+            fault="odds-stall",
+            fault_type="stall",
+            target="odds",
+            handle={"id": "f1"},
+        )
     if baseline:
         journal.write(
             "fault",
@@ -303,7 +350,9 @@ def synthesize(
         scrape_interval_s=scrape_s,
     )
     (run.path / "scenario.yaml").write_text(
-        "name: synthetic-five-crash\n"
+        GAMEDAY_SCENARIO
+        if gameday
+        else "name: synthetic-five-crash\n"
         "description: a dependency stall with a retry storm and panics (synthetic telemetry)\n"
         "report:\n  slo:\n    availability: 0.99\n    latency_ms: 500\n    latency_target: 0.95\n"
         f"expectations:\n  crashes: {{max: {crashes}}}\n  alerts_fired: [{ALERT}]\n"
@@ -311,11 +360,142 @@ def synthesize(
         encoding="utf-8",
     )
     _write_traces(run, truth, rng, start, duration, rps)
-    _write_logs(run, truth, rng, fault_ticks, start, scrape_s, ticks, rps)
+    _write_logs(run, truth, rng, set(in_episode), start, scrape_s, ticks, rps)
     _write_locust(run, truth, client_hist)
     if with_prometheus:
         _write_tsdb(run, samples)
     return truth
+
+
+@dataclass(frozen=True)
+class GameDayPlan:
+    """The synthetic game day (seconds since the start): a stall recurring in episodes, a page, a team."""
+
+    fault: str = "handshake-stall"
+    first_at: float = 20.0
+    every: float = 40.0
+    episode_s: float = 15.0
+    #: each episode before the flip crashes the game this long after it starts
+    crash_after_s: float = 10.0
+    #: the page alert fires this long after the first episode starts
+    alert_after_s: float = 8.0
+    #: Alertmanager's startsAt -> the pager (group wait)
+    delivery_s: float = 2.0
+    #: the on-call acks the first page this long after it arrived (the scripted delay)
+    ack_after_s: float = 5.0
+    declare_at: float = 45.0
+    hint_at: float = 70.0
+    wish_at: float = 80.0
+    #: a flip that changes nothing (rate limiting does not help a stalled dependency)
+    no_effect_at: float = 85.0
+    silence_at: float = 96.0
+    #: a page of an alert without a runbook, acked by the scribe
+    no_runbook_at: float = 100.0
+    #: the circuit breaker: every later episode is absorbed
+    flip_at: float = 122.0
+    #: seconds before the end: a flip too late to judge
+    late_before_end: float = 4.0
+
+    def episode_starts(self, duration: float) -> list[float]:
+        starts, at = [], self.first_at
+        while at + self.episode_s <= duration - 5:
+            starts.append(at)
+            at += self.every
+        return starts
+
+
+GAMEDAY = GameDayPlan()
+#: typed into a hypothesis: must come out escaped on the page and in report.md
+NOTE_MARKUP = "odds <b>slow</b> & <script>alert('team')</script>"
+NO_RUNBOOK_ALERT = "OddsSlowAnswers"
+GAMEDAY_SCENARIO = f"""\
+name: synthetic-gameday
+description: a game day on the stalling odds gateway (synthetic telemetry, a team's records)
+report:
+  slo: {{availability: 0.99, latency_ms: 500, latency_target: 0.95}}
+expectations:
+  alerts_fired: [{ALERT}]
+"""
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def write_team(journal: Journal, start: datetime, end: datetime, truth: Truth) -> None:
+    """The team's records of the synthetic game day (GAMEDAY.md's ``team`` and ``gameday`` events)."""
+    plan, t0 = GAMEDAY, start.timestamp()
+
+    def team(event: str, at: float, **fields: object) -> None:
+        journal.write("team", event, ts=_utc(t0 + at), **fields)
+
+    def page(at: float, page_id: str, alert: str, fired: float, **annotations: str) -> None:
+        team(
+            "page",
+            at,
+            page_id=page_id,
+            alert=alert,
+            severity="page",
+            status="firing",
+            labels={"alertname": alert, "severity": "page"},
+            annotations=annotations,
+            starts_at=iso(_utc(t0 + fired)),
+            receiver="pager",
+            group_key=f"{{}}:{{alertname={alert}}}",
+        )
+
+    def act(
+        at: float, actor: str, action_id: str, action: str, params: dict[str, object], **more: object
+    ) -> None:
+        result = "not_available" if action == "unavailable" else "ok"
+        team(
+            "action",
+            at,
+            actor=actor,
+            action_id=action_id,
+            action=action,
+            params=params,
+            result=result,
+            **more,
+        )
+
+    journal.write("gameday", "started", ts=start, max_duration_s=(end - start).total_seconds())
+    for n, (name, role) in enumerate((("ana", "incident_commander"), ("bo", "on_call"), ("cy", "scribe"))):
+        team("joined", 1.0 + n, actor=name, role=role)
+    fired = truth.alert_at.timestamp() - t0
+    first = f"fp-1@{iso(truth.alert_at)}"
+    links = {"runbook_url": f"docs/runbooks/{ALERT}.md", "graph_url": "http://127.0.0.1:9/graph"}
+    for again in (0.0, 30.0):  # Alertmanager repeats the notification: one page
+        page(fired + plan.delivery_s + again, first, ALERT, fired, **links)
+    team("ack", fired + plan.delivery_s + plan.ack_after_s, actor="bo", page_id=first, alert=ALERT)
+    team("declare", plan.declare_at, actor="ana", severity="SEV2", ic="ana")
+    team("note", plan.declare_at + 5, actor="ana", note_id="n1", kind="hypothesis", text=NOTE_MARKUP)
+    team(
+        "note", plan.declare_at + 10, actor="bo", note_id="n2", kind="hypothesis", text="memory leak in game"
+    )
+    crash_loop_at = truth.crash_times[1].timestamp() - t0 + 3.0
+    page(crash_loop_at, "fp-2", "CrashLoop", crash_loop_at - 1.0, runbook_url="docs/runbooks/CrashLoop.md")
+    team("hint", plan.hint_at, actor="facilitator", text="What does the odds latency panel say?")
+    act(plan.wish_at, "bo", "a1", "unavailable", {"wanted": "shed load at the edge"})
+    team(
+        "note",
+        plan.wish_at + 8,
+        actor="bo",
+        note_id="n3",
+        kind="drop",
+        ref="n2",
+        text="memory drops at restart",
+    )
+    act(plan.no_effect_at, "bo", "a2", "flag", {"rate_limit": True}, before={"rate_limit": False})
+    act(plan.silence_at, "bo", "a3", "silence", {"alert": "CrashLoop", "duration": "30m", "comment": "known"})
+    page(plan.no_runbook_at, "fp-3", NO_RUNBOOK_ALERT, plan.no_runbook_at - 1.0)
+    team("ack", plan.no_runbook_at + 4, actor="cy", page_id="fp-3", alert=NO_RUNBOOK_ALERT)
+    team("note", plan.flip_at - 2, actor="ana", note_id="n4", kind="decision", text="breaker on")
+    act(plan.flip_at, "ana", "a4", "flag", {"circuit_breaker": True}, before={"circuit_breaker": False})
+    duration = (end - start).total_seconds()
+    act(duration - plan.late_before_end, "ana", "a5", "flag", {"fallback": True})
+    team("resolve", duration - 2, actor="ana", summary="breaker on; the stalls are absorbed")
+    journal.write("gameday", "ended", ts=end, reason="end_condition")
 
 
 def _write_tsdb(run: RunDir, samples: dict[str, list[tuple[str, float, float]]]) -> None:
@@ -357,7 +537,7 @@ def _write_logs(
     run: RunDir,
     truth: Truth,
     rng: random.Random,
-    fault_ticks: range,
+    fault_ticks: set[int],
     start: datetime,
     scrape_s: float,
     ticks: int,

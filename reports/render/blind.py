@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, replace
 
 from reports.analysis.chain import Chain
+from reports.analysis.effects import Effect
 from reports.analysis.evidence import Evidence
+from reports.analysis.team import Team
 from reports.analysis.times import FaultWindow, Times
 from reports.build import Report, TimelineRow
 
@@ -127,6 +129,23 @@ def _evidence(b: Blinder, e: Evidence) -> Evidence:
     )
 
 
+def _team(b: Blinder, team: Team | None) -> Team | None:
+    """The effects' reasons name the faults that ended ("fault x#3 expired"): letters instead."""
+    if team is None:
+        return None
+    effects = {id(e): replace(e, reason=b.text(e.reason)) for e in team.effects}
+
+    def one(e: Effect | None) -> Effect | None:
+        return None if e is None else effects.get(id(e), e)
+
+    return replace(
+        team,
+        effects=list(effects.values()),
+        mitigation=one(team.mitigation),
+        expected=[replace(x, why=b.text(x.why), effect=one(x.effect)) for x in team.expected],
+    )
+
+
 def blinder(report: Report) -> Blinder:
     return Blinder(report.times.faults)
 
@@ -160,6 +179,7 @@ def blinded(report: Report) -> Report:
         root_cause=[b.text(x) for x in report.root_cause],
         contributing=[b.text(x) for x in report.contributing],
         timeline=[TimelineRow(r.ts, r.source, b.text(r.event), r.link) for r in report.timeline],
+        team=_team(b, report.team),
     )
 
 

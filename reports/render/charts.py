@@ -17,6 +17,11 @@ MARKER_STYLE = {
     "alert": ("#e67e00", "4 3"),
     "crash": ("#c0392b", ""),
     "restart": ("#2471a3", "2 3"),
+    # the team's moves on a game day
+    "page": ("#8e44ad", "1 3"),
+    "ack": ("#8e44ad", ""),
+    "declare": ("#34495e", "6 3"),
+    "action": ("#1e8449", ""),
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from crashlab.timeutil import iso
+
 
 def dur(seconds: float | None) -> str:
     if seconds is None:
@@ -44,6 +46,11 @@ def utc_full(ts: float | None) -> str:
     return (
         "n/a" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     )
+
+
+def when(ts: float | None) -> str | None:
+    """Unix seconds as ``summary.json`` writes a time (UTC ISO, milliseconds); None stays None."""
+    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
 def rel(ts: float | None, t0: float) -> str:

@@ -26,6 +26,7 @@ from reports.sections import (
     missing,
     reveal,
     summary,
+    team,
     timeline,
 )
 from reports.sections.page import Page, page_of
@@ -35,9 +36,12 @@ Builder = Callable[[Page], Section | None]
 SECTIONS: tuple[Builder, ...] = (
     summary.section,
     drill.section,
+    team.scorecard,
     missing.section,
     charts.section,
     timeline.section,
+    team.response,
+    team.effects,
     impact.section,
     detection.section,
     chain.section,

@@ -3,6 +3,7 @@ axis, fault windows shaded, alerts, crashes and restarts marked (inline SVG; rep
 
 from __future__ import annotations
 
+from reports.analysis.team import markers as team_markers
 from reports.build import Report
 from reports.document import Figure, Legend, Section
 from reports.model import Marker, Span
@@ -135,9 +136,18 @@ def build_charts(report: Report) -> list[Chart]:
     return charts
 
 
+#: the team's moves (a game day)
+TEAM_LEGEND = [
+    ("page delivered (dotted) / acked", "#8e44ad"),
+    ("incident declared", "#34495e"),
+    ("team action", "#1e8449"),
+]
+
+
 def markers(report: Report) -> list[Marker]:
+    team = team_markers(report.team) if report.team is not None else []
     return sorted(
-        report.times.alert_markers + report.impact.crash_markers + report.impact.restart_markers,
+        report.times.alert_markers + report.impact.crash_markers + report.impact.restart_markers + team,
         key=lambda m: m.ts,
     )
 
@@ -163,4 +173,5 @@ def section(page: Page) -> Section:
         Figure(c.title, render_chart(c, page.t0, page.t1, report.inputs.step, spans, marks))
         for c in build_charts(report)
     ]
-    return Section("charts", "Charts", [Legend(LEGEND, "(hover a marker for details)"), *figures])
+    legend = LEGEND + (TEAM_LEGEND if report.team is not None else [])
+    return Section("charts", "Charts", [Legend(legend, "(hover a marker for details)"), *figures])
