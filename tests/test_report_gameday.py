@@ -184,7 +184,8 @@ def test_a_recovery_at_the_faults_end_is_not_credited_to_an_action(tmp_path: Pat
     )
     # what a naive before/after would have credited: the SLIs did recover right after the action
     after = written.report.impact.players_availability_series
-    later = [v for t, v in after if late.action.at + 10 <= t <= late.action.at + 40]
+    acted = late.action.at.timestamp()
+    later = [v for t, v in after if acted + 10 <= t <= acted + 40]
     assert later and min(later) == 1.0 and late.before is not None and (late.before.availability or 1) < 0.9
 
 

@@ -3,14 +3,12 @@ the incident; the load generator's counters, when recorded, are the availability
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from chaos.runner.cli import _report
+from chaos.runner.cli import write_report
 from reports.writer import report_run
 from tests.helpers_report import load_summary
 from tests.synthetic import ALERT, synthesize
@@ -65,9 +63,7 @@ def test_without_players_counters_the_server_view_is_the_sli(tmp_path: Path) -> 
 
 def test_drill_report_prints_five_lines_then_the_page(tmp_path: Path) -> None:
     truth = synthesize(tmp_path, minutes=1, crashes=1, baseline=True, players=True)
-    out = io.StringIO()
-    _report(truth.run.path, Console(file=out, width=60))
-    lines = out.getvalue().splitlines()
+    lines = write_report(truth.run.path)
     assert lines[-1] == str(truth.run.path / "report" / "index.html")
     assert Path(lines[-1]).is_file()
     crashes, ttd, availability, budget, verdict = lines[-6:-1]

@@ -32,8 +32,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from chaos.verdict import PLAYER_BAD
+from gameday.state import TeamAction
 from reports.analysis.series import bucket_quantile, cumulative_increase
-from reports.analysis.team_records import Action
+from reports.analysis.team_records import at, changes_system, done, what
 from reports.analysis.times import Times
 from reports.inputs import Inputs
 from reports.model import Series
@@ -92,7 +93,7 @@ class Move:
 
 @dataclass(frozen=True)
 class Effect:
-    action: Action
+    action: TeamAction
     #: ``helped``, ``no_effect``, ``worse``, ``too_early``; None for an action not carried out
     verdict: str | None
     reason: str
@@ -264,19 +265,19 @@ def exposure(times: Times, lag: float) -> list[Interval]:
 
 
 def _too_early_after(
-    inputs: Inputs, times: Times, action: Action, nxt: Action | None, exposed: list[Interval], lag: float
+    inputs: Inputs, times: Times, when: float, nxt: TeamAction | None, exposed: list[Interval], lag: float
 ) -> str:
     t0, t1 = inputs.t0, inputs.t1
-    rest = clip(exposed, action.at + lag, t1)
+    rest = clip(exposed, when + lag, t1)
     if sum(b - a for a, b in rest) >= 2 * lag and nxt is not None:
         return (
-            f"not enough data after it: the next action ({nxt.describe()} by {nxt.actor} at "
-            f"{fmt.rel(nxt.at, t0)}) came before the faults had shown its effect; their effects cannot be "
+            f"not enough data after it: the next action ({what(nxt)} by {nxt.actor} at "
+            f"{fmt.rel(at(nxt), t0)}) came before the faults had shown its effect; their effects cannot be "
             "told apart"
         )
     if rest and rest[-1][1] >= t1:
-        return f"not enough data after it: the game day ended {fmt.dur(t1 - action.at)} after it"
-    started = [f for f in times.faults if not f.baseline and f.start <= action.at + lag]
+        return f"not enough data after it: the game day ended {fmt.dur(t1 - when)} after it"
+    started = [f for f in times.faults if not f.baseline and f.start <= when + lag]
     last = max(started, key=lambda f: f.end) if started else None
     how = f" (fault {last.name} {last.ended_by} at {fmt.rel(last.end, t0)})" if last else ""
     return (
@@ -286,7 +287,7 @@ def _too_early_after(
 
 
 def judge_actions(
-    inputs: Inputs, times: Times, crash_times: list[float], actions: list[Action]
+    inputs: Inputs, times: Times, crash_times: list[float], actions: list[TeamAction]
 ) -> list[Effect]:
     """The effect of every action (docs/reports.md, "The effect of an action")."""
     lag = lag_s(inputs)
@@ -294,10 +295,15 @@ def judge_actions(
     exposed = exposure(times, lag)
     data = counters(inputs, players=bool(inputs.telemetry and inputs.telemetry.get("players")))
     slo, threshold = inputs.ctx.slo.availability, inputs.ctx.slo.latency_threshold_s
-    changes = sorted((a for a in actions if a.changes_system), key=lambda a: a.at)
+    actions = sorted(actions, key=at)
+    changes = [at(a) for a in actions if changes_system(a)]
+
+    def exposure_in(lo: float, hi: float) -> Side:
+        return side(clip(exposed, lo, hi), data, crash_times, slo)
+
     out: list[Effect] = []
     for action in actions:
-        if not action.done:
+        if not done(action):
             why = (
                 "not an action: the team looked for it and did not find it"
                 if action.action == "unavailable"
@@ -305,19 +311,16 @@ def judge_actions(
             )
             out.append(Effect(action, None, why))
             continue
-        nxt = next((c for c in changes if c.at > action.at), None)
-        hi = nxt.at if nxt is not None else inputs.t1
-        after = side(clip(exposed, action.at + lag, hi), data, crash_times, slo)
-        starts = [c.at + lag for c in changes if c.at < action.at]
-        lo = starts.pop() if starts else inputs.t0
-        before = side(clip(exposed, lo, action.at), data, crash_times, slo)
+        when = at(action)
+        nxt = next((a for a in actions if changes_system(a) and at(a) > when), None)
+        after = exposure_in(when + lag, at(nxt) if nxt is not None else inputs.t1)
+        # the regime it was taken in; regimes without enough exposure are joined to the one before
+        starts = [inputs.t0] + [c + lag for c in changes if c < when]
+        before = exposure_in(starts.pop(), when)
         while before.seconds < least and starts:
-            lo = starts.pop()
-            before = side(clip(exposed, lo, action.at), data, crash_times, slo)
-        if before.seconds < least and lo > inputs.t0:
-            before = side(clip(exposed, inputs.t0, action.at), data, crash_times, slo)
+            before = exposure_in(starts.pop(), when)
         if after.seconds < least:
-            why = _too_early_after(inputs, times, action, nxt, exposed, lag)
+            why = _too_early_after(inputs, times, when, nxt, exposed, lag)
             out.append(Effect(action, "too_early", why, before, after))
             continue
         if before.seconds < least:

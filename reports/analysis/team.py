@@ -1,19 +1,22 @@
 """The team on the post-mortem of a game day: who was there, the pages and who acked them, the incident
 declared, the notes and hypotheses in the team's own words, the actions, and the human response times.
 
-The team's records are the journal's ``team`` events (docs/contracts.md, GAMEDAY.md); the times are unix
-seconds like every other time of the report. Every response time is defined in :data:`DEFINITIONS` (the
-page prints them next to the figures)."""
+The team's records are read by the game day's one fold of the journal (:class:`gameday.state.GameDayState`,
+the console reads the same); the times here are unix seconds like every other time of the report. Every
+response time is defined in :data:`DEFINITIONS` (the page prints them next to the figures)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from crashlab.journal import JournalEvent
+from crashlab.timeutil import iso
+from gameday.state import GameDayState, Note, Page, TeamAction
 from reports.analysis.effects import Effect, Side, judge_actions
-from reports.analysis.team_records import Action, Hypothesis, PageRecord, TeamRecords, team_records
+from reports.analysis.team_records import TeamRecord, at, delivery_latency_s, done, timeline, tta_s, what
 from reports.analysis.times import Times
 from reports.inputs import Inputs
 from reports.model import Marker
@@ -36,10 +39,21 @@ DEFINITIONS = {
 }
 
 
-def hypotheses(records: TeamRecords) -> list[Hypothesis]:
+@dataclass(frozen=True)
+class Hypothesis:
+    note: Note
+    #: the ``drop`` note that dropped it (None: held to the end)
+    dropped: Note | None
+
+
+def hypotheses(state: GameDayState) -> list[Hypothesis]:
     """Every hypothesis the team wrote down, with the note that dropped it (if one did)."""
-    drops = {n.ref: n for n in records.notes if n.kind == "drop" and n.ref}
-    return [Hypothesis(n, drops.get(n.note_id)) for n in records.notes if n.kind == "hypothesis"]
+    notes = sorted(state.notes.values(), key=lambda n: n.at)
+    drops: dict[str, Note] = {}
+    for n in notes:
+        if n.kind == "drop" and n.ref:
+            drops.setdefault(n.ref, n)
+    return [Hypothesis(n, drops.get(n.note_id)) for n in notes if n.kind == "hypothesis"]
 
 
 @dataclass(frozen=True)
@@ -65,15 +79,21 @@ class ExpectedMitigation:
     params: dict[str, Any]
     why: str
     #: the team's first action that matched it (action and every named param), if one did
-    taken: Action | None
+    taken: TeamAction | None
     effect: Effect | None
 
 
 @dataclass
 class Team:
-    records: TeamRecords
+    state: GameDayState
+    #: every team and game-day record as a line, in time order
+    timeline: list[TeamRecord]
+    #: a rehearsal: the manifest says ``team: scripted``
+    scripted: bool
+    pages: list[Page]
+    actions: list[TeamAction]
     effects: list[Effect]
-    first_page: PageRecord | None
+    first_page: Page | None
     first_symptom: float | None
     first_symptom_by: str
     tta_s: float | None = None
@@ -90,20 +110,20 @@ class Team:
     runbook_gaps: list[tuple[str, str]] = field(default_factory=list)
 
     @property
-    def unacked(self) -> list[PageRecord]:
-        return [p for p in self.records.pages if p.acked_at is None]
+    def unacked(self) -> list[Page]:
+        return [p for p in self.pages if p.acked_at is None]
 
     @property
-    def wished(self) -> list[Action]:
+    def wished(self) -> list[TeamAction]:
         """The actions the team looked for and did not find (``action: unavailable``)."""
-        return [a for a in self.records.actions if a.action == "unavailable"]
+        return [a for a in self.actions if a.action == "unavailable"]
 
 
 def has_team(events: Iterable[JournalEvent]) -> bool:
     return any(e.type == "team" for e in events)
 
 
-def runbook_gaps(pages: list[PageRecord]) -> list[tuple[str, str]]:
+def runbook_gaps(pages: list[Page]) -> list[tuple[str, str]]:
     """Alerts that paged without a runbook: no ``runbook_url``, or no docs/runbooks/<alert>.md."""
     gaps: dict[str, str] = {}
     for p in pages:
@@ -116,9 +136,9 @@ def runbook_gaps(pages: list[PageRecord]) -> list[tuple[str, str]]:
     return sorted(gaps.items())
 
 
-def _matches(action: Action, wanted: str, params: dict[str, Any]) -> bool:
+def _matches(action: TeamAction, wanted: str, params: dict[str, Any]) -> bool:
     return (
-        action.done and action.action == wanted and all(action.params.get(k) == v for k, v in params.items())
+        done(action) and action.action == wanted and all(action.params.get(k) == v for k, v in params.items())
     )
 
 
@@ -126,27 +146,39 @@ def analyse_team(inputs: Inputs, times: Times, crash_times: list[float]) -> Team
     """The team's response, or None when the run has no ``team`` record (a plain drill)."""
     if not has_team(inputs.journal):
         return None
-    records = team_records(inputs.journal, inputs.ctx.manifest)
-    effects = judge_actions(inputs, times, crash_times, records.actions)
-    first_page = records.pages[0] if records.pages else None
+    state = GameDayState.from_events(inputs.journal)
+    pages = sorted(state.pages.values(), key=lambda p: p.delivered_at)
+    actions = sorted(state.actions.values(), key=at)
+    effects = judge_actions(inputs, times, crash_times, actions)
     symptoms = [(t, "first SLO breach") for t in (times.breach_start,) if t is not None]
     symptoms += [(t, "first crash") for t in crash_times[:1]]
     first_symptom, by = min(symptoms) if symptoms else (None, "")
-    team = Team(records, effects, first_page, first_symptom, by, runbook_gaps=runbook_gaps(records.pages))
-    if first_page is not None:
-        t_page = first_page.delivered_at
-        team.tta_s = first_page.tta_s
-        acted = [a.at for a in records.actions if a.action != "unavailable"]
+    team = Team(
+        state,
+        timeline(inputs.journal),
+        inputs.ctx.manifest.get("team") == "scripted",
+        pages,
+        actions,
+        effects,
+        pages[0] if pages else None,
+        first_symptom,
+        by,
+        runbook_gaps=runbook_gaps(pages),
+    )
+    if team.first_page is not None:
+        t_page = team.first_page.delivered_at.timestamp()
+        team.tta_s = tta_s(team.first_page)
+        acted = [at(a) for a in actions if a.action != "unavailable"]
         team.first_action_s = min(acted) - t_page if acted else None
         team.crashes_after_first_page = sum(1 for t in crash_times if t >= t_page)
         helped = [e for e in effects if e.verdict == "helped"]
-        if helped and not any(e.verdict == "worse" and e.action.at > helped[-1].action.at for e in effects):
+        if helped and not any(e.verdict == "worse" and at(e.action) > at(helped[-1].action) for e in effects):
             team.mitigation = helped[-1]
-            team.ttm_human_s = helped[-1].action.at - t_page
+            team.ttm_human_s = at(helped[-1].action) - t_page
         if times.recovered and times.recovery is not None:
             team.ttr_s = max(0.0, times.recovery - t_page)
-    if records.incident is not None and first_symptom is not None:
-        team.ttd_human_s = records.incident.declared_at - first_symptom
+    if state.incident is not None and state.incident.severity and first_symptom is not None:
+        team.ttd_human_s = state.incident.declared_at.timestamp() - first_symptom
     return team
 
 
@@ -177,7 +209,7 @@ def score(team: Team, targets: dict[str, float], expected: list[tuple[str, dict[
     ]
     by_action = {e.action.action_id: e for e in team.effects}
     for action, params, why in expected:
-        taken = next((a for a in team.records.actions if _matches(a, action, params)), None)
+        taken = next((a for a in team.actions if _matches(a, action, params)), None)
         effect = by_action.get(taken.action_id) if taken is not None else None
         team.expected.append(ExpectedMitigation(action, params, why, taken, effect))
 
@@ -185,22 +217,26 @@ def score(team: Team, targets: dict[str, float], expected: list[tuple[str, dict[
 def action_items(team: Team, t0: float) -> list[str]:
     """The runbook gaps the game day showed, as action items: alerts that paged without a runbook, actions
     the team looked for and did not have, pages nobody acked, actions that made things worse."""
+
+    def since(ts: datetime) -> str:
+        return f"+{ts.timestamp() - t0:.0f}s"
+
     items = [
         f"Runbook gap: {alert} paged the team without a runbook ({why}): write docs/runbooks/{alert}.md."
         for alert, why in team.runbook_gaps
     ]
     items += [
         f'Runbook gap: the team looked for an action it did not have: "{a.params.get("wanted", "")}" '
-        f"({a.actor} at +{a.at - t0:.0f}s): add it to the runbooks and the console, or write down why not."
+        f"({a.actor} at {since(a.at)}): add it to the runbooks and the console, or write down why not."
         for a in team.wished
     ]
     items += [
-        f"Page nobody acked: {p.alert} delivered at +{p.delivered_at - t0:.0f}s: check who it pages and "
+        f"Page nobody acked: {p.alert} delivered at {since(p.delivered_at)}: check who it pages and "
         "whether it should page at all."
         for p in team.unacked
     ]
     items += [
-        f"Action {e.action.describe()} by {e.action.actor} at +{e.action.at - t0:.0f}s made things worse "
+        f"Action {what(e.action)} by {e.action.actor} at {since(e.action.at)} made things worse "
         f"({e.reason}): say in the runbook when not to take it."
         for e in team.effects
         if e.verdict == "worse"
@@ -211,19 +247,26 @@ def action_items(team: Team, t0: float) -> list[str]:
 def markers(team: Team) -> list[Marker]:
     """The team's moves on the charts: pages delivered, acks, the declaration, every action (with its
     verdict)."""
-    out = [Marker(p.delivered_at, "page", f"page {p.alert} delivered") for p in team.records.pages]
+    out = [Marker(p.delivered_at.timestamp(), "page", f"page {p.alert} delivered") for p in team.pages]
     out += [
-        Marker(p.acked_at, "ack", f"{p.acked_by} acked {p.alert}") for p in team.records.pages if p.acked_at
+        Marker(p.acked_at.timestamp(), "ack", f"{p.acked_by} acked {p.alert}")
+        for p in team.pages
+        if p.acked_at
     ]
-    if team.records.incident is not None:
-        i = team.records.incident
-        out.append(Marker(i.declared_at, "declare", f"{i.actor} declared {i.severity}"))
+    incident = team.state.incident
+    if incident is not None and incident.severity:
+        label = f"{incident.declared_by} declared {incident.severity}"
+        out.append(Marker(incident.declared_at.timestamp(), "declare", label))
     out += [
-        Marker(e.action.at, "action", f"{e.action.actor}: {e.action.describe()} ({e.verdict or 'not done'})")
+        Marker(at(e.action), "action", f"{e.action.actor}: {what(e.action)} ({e.verdict or 'not done'})")
         for e in team.effects
         if e.action.action != "unavailable"
     ]
     return out
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else iso(ts)
 
 
 def _side(s: Side | None) -> dict[str, Any] | None:
@@ -243,13 +286,14 @@ def _side(s: Side | None) -> dict[str, Any] | None:
 
 def to_json(team: Team) -> dict[str, Any]:
     """``summary.json``'s ``team`` block (docs/reports.md)."""
-    r = team.records
+    state = team.state
+    incident = state.incident
     return {
-        "members": [{"name": m.name, "role": m.role, "joined_at": when(m.at)} for m in r.members],
-        "scripted": r.scripted,
-        "first_page_at": when(team.first_page.delivered_at if team.first_page else None),
+        "members": [m.to_json() for m in state.members.values()],
+        "scripted": team.scripted,
+        "first_page_at": _iso(team.first_page.delivered_at if team.first_page else None),
         "first_symptom_at": when(team.first_symptom),
-        "declared_at": when(r.incident.declared_at if r.incident else None),
+        "declared_at": _iso(incident.declared_at if incident is not None and incident.severity else None),
         "tta_s": team.tta_s,
         "ttd_human_s": team.ttd_human_s,
         "first_action_s": team.first_action_s,
@@ -261,22 +305,22 @@ def to_json(team: Team) -> dict[str, Any]:
                 "page_id": p.page_id,
                 "alert": p.alert,
                 "severity": p.severity,
-                "starts_at": when(p.starts_at),
-                "delivered_at": when(p.delivered_at),
-                "delivery_latency_s": p.delivery_latency_s,
+                "starts_at": _iso(p.starts_at),
+                "delivered_at": iso(p.delivered_at),
+                "delivery_latency_s": delivery_latency_s(p),
                 "acked_by": p.acked_by,
-                "acked_at": when(p.acked_at),
-                "tta_s": p.tta_s,
+                "acked_at": _iso(p.acked_at),
+                "tta_s": tta_s(p),
             }
-            for p in r.pages
+            for p in team.pages
         ],
         "unacked_pages": [
-            {"page_id": p.page_id, "alert": p.alert, "delivered_at": when(p.delivered_at)}
+            {"page_id": p.page_id, "alert": p.alert, "delivered_at": iso(p.delivered_at)}
             for p in team.unacked
         ],
         "actions": [
             {
-                "at": when(e.action.at),
+                "at": iso(e.action.at),
                 "actor": e.action.actor,
                 "action": e.action.action,
                 "params": e.action.params,
@@ -288,15 +332,15 @@ def to_json(team: Team) -> dict[str, Any]:
             }
             for e in team.effects
         ],
-        "mitigation": None if team.mitigation is None else when(team.mitigation.action.at),
+        "mitigation": None if team.mitigation is None else iso(team.mitigation.action.at),
         "hypotheses": [
             {
-                "at": when(h.note.at),
+                "at": iso(h.note.at),
                 "actor": h.note.actor,
                 "text": h.note.text,
-                "dropped_at": when(h.dropped.at if h.dropped else None),
+                "dropped_at": _iso(h.dropped.at if h.dropped else None),
             }
-            for h in hypotheses(r)
+            for h in hypotheses(state)
         ],
         "scorecard": [
             {"target": t.key, "limit": t.target, "measured": t.measured, "met": t.met} for t in team.scorecard
@@ -305,13 +349,13 @@ def to_json(team: Team) -> dict[str, Any]:
             {
                 "action": x.action,
                 "params": x.params,
-                "taken_at": when(x.taken.at if x.taken else None),
+                "taken_at": _iso(x.taken.at if x.taken else None),
                 "effect": x.effect.verdict if x.effect else None,
             }
             for x in team.expected
         ],
         "runbook_gaps": [{"alert": a, "why": why} for a, why in team.runbook_gaps],
         "wished_actions": [
-            {"at": when(a.at), "actor": a.actor, "wanted": a.params.get("wanted")} for a in team.wished
+            {"at": iso(a.at), "actor": a.actor, "wanted": a.params.get("wanted")} for a in team.wished
         ],
     }

@@ -1,125 +1,41 @@
-"""The team's records of a game day, read from the journal's ``team`` and ``gameday`` events
-(docs/contracts.md, "The game day"): members, pages and their acks, the incident declared, notes,
-actions, hints, the resolution, and every record as a line of the team's timeline. Times are unix
-seconds, like every other time of the report."""
+"""The team's records as the report shows them. The records themselves are read by the game day's one
+fold of the journal (:class:`gameday.state.GameDayState`, the console reads the same); this module only
+says what they mean for the report (which actions changed the system) and how a record reads as one line
+of a timeline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crashlab.journal import JournalEvent
-from crashlab.timeutil import parse_iso
+from gameday.state import GameDayState, Page, TeamAction
 
-#: actions that change the system (they start a new regime for the effect rule); ``silence`` only mutes
+#: actions that change the system (each starts a new regime for the effect rule); ``silence`` only mutes
 #: notifications and ``unavailable`` is a wish
 CHANGES_SYSTEM = frozenset({"flag", "restart", "deploy", "memory_limit", "undo"})
 
 
 @dataclass(frozen=True)
-class Member:
-    name: str
-    role: str
-    at: float
-
-
-@dataclass
-class PageRecord:
-    page_id: str
-    alert: str
-    severity: str
-    delivered_at: float
-    starts_at: float | None
-    runbook_url: str
-    labels: dict[str, str] = field(default_factory=dict)
-    acked_by: str | None = None
-    acked_at: float | None = None
-    #: the alert resolved (Alertmanager's resolved notification), when it came
-    resolved_at: float | None = None
-
-    @property
-    def delivery_latency_s(self) -> float | None:
-        return None if self.starts_at is None else self.delivered_at - self.starts_at
-
-    @property
-    def tta_s(self) -> float | None:
-        return None if self.acked_at is None else self.acked_at - self.delivered_at
-
-
-@dataclass(frozen=True)
-class Note:
-    note_id: str
-    at: float
-    actor: str
-    kind: str
-    text: str
-    ref: str = ""
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    note: Note
-    #: the ``drop`` note that dropped it (None: held to the end)
-    dropped: Note | None
-
-
-@dataclass(frozen=True)
-class Action:
-    action_id: str
-    at: float
-    actor: str
-    action: str
-    params: dict[str, Any]
-    result: str
-    error: str = ""
-    undo_of: str = ""
-
-    @property
-    def done(self) -> bool:
-        """The action was carried out (not a wish, not failed)."""
-        return self.action != "unavailable" and self.result == "ok"
-
-    @property
-    def changes_system(self) -> bool:
-        return self.done and self.action in CHANGES_SYSTEM
-
-    def describe(self) -> str:
-        if self.action == "unavailable":
-            return f"wanted: {self.params.get('wanted', '')}"
-        params = ", ".join(f"{k}={_show(v)}" for k, v in self.params.items())
-        return f"{self.action} {params}".strip() + (f" (undo of {self.undo_of})" if self.undo_of else "")
-
-
-@dataclass(frozen=True)
-class Incident:
-    declared_at: float
-    actor: str
-    severity: str
-    ic: str
-
-
-@dataclass(frozen=True)
 class TeamRecord:
-    """One row of the team's timeline (any ``team`` record), as the page shows it."""
+    """One ``team`` or ``gameday`` record as a line of the team's timeline."""
 
     at: float
     actor: str
     what: str
 
 
-@dataclass
-class TeamRecords:
-    members: list[Member] = field(default_factory=list)
-    pages: list[PageRecord] = field(default_factory=list)
-    incident: Incident | None = None
-    notes: list[Note] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    hints: list[Note] = field(default_factory=list)
-    resolved: Note | None = None
-    timeline: list[TeamRecord] = field(default_factory=list)
-    #: the manifest's ``team: scripted`` (a rehearsal played by a script)
-    scripted: bool = False
+def done(action: TeamAction) -> bool:
+    """The action was carried out (not a wish for one the team did not have, not failed)."""
+    return action.action != "unavailable" and action.result == "ok"
+
+
+def changes_system(action: TeamAction) -> bool:
+    return done(action) and action.action in CHANGES_SYSTEM
+
+
+def at(action: TeamAction) -> float:
+    return action.at.timestamp()
 
 
 def _show(value: Any) -> str:
@@ -128,23 +44,26 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _time(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            return parse_iso(value).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+def what(action: TeamAction) -> str:
+    """``flag circuit_breaker=on``, ``undo (of a2)``, ``wanted: shed load at the edge``."""
+    if action.action == "unavailable":
+        return f"wanted: {_text(action.params.get('wanted'))}"
+    params = ", ".join(f"{k}={_show(v)}" for k, v in action.params.items())
+    undo = f" (undo of {action.undo_of})" if action.undo_of else ""
+    return f"{action.action} {params}".strip() + undo
+
+
+def delivery_latency_s(page: Page) -> float | None:
+    """Alertmanager's startsAt -> the page delivered to the pager."""
+    return None if page.starts_at is None else (page.delivered_at - page.starts_at).total_seconds()
+
+
+def tta_s(page: Page) -> float | None:
+    return None if page.acked_at is None else (page.acked_at - page.delivered_at).total_seconds()
 
 
 def source(e: JournalEvent) -> str:
@@ -173,12 +92,12 @@ def describe(e: JournalEvent) -> str:
     if e.event == "declare":
         return f"declared the incident {_text(f.get('severity'))} (IC {_text(f.get('ic'))})"
     if e.event == "note":
-        kind = _text(f.get("kind")) or "note"
-        return f"{kind}: {_text(f.get('text'))}"
+        return f"{_text(f.get('kind')) or 'note'}: {_text(f.get('text'))}"
     if e.event == "action":
-        action = _action(e)
-        result = action.result + (f": {action.error}" if action.error else "")
-        return f"action {action.describe()} -> {result}"
+        # the one reading of an action record (the game day's fold)
+        for action in GameDayState.from_events([e]).actions.values():
+            error = f": {action.error}" if action.error else ""
+            return f"action {what(action)} -> {action.result}{error}"
     if e.event == "hint":
         return f"hint: {_text(f.get('text'))}"
     if e.event == "resolve":
@@ -186,74 +105,10 @@ def describe(e: JournalEvent) -> str:
     return f"team {e.event}"
 
 
-def _action(e: JournalEvent) -> Action:
-    return Action(
-        action_id=_text(e.get("action_id")),
-        at=e.ts.timestamp(),
-        actor=_text(e.get("actor")),
-        action=_text(e.get("action")),
-        params=_dict(e.get("params")),
-        result=_text(e.get("result")),
-        error=_text(e.get("error")),
-        undo_of=_text(e.get("undo_of")),
-    )
-
-
-def _note(e: JournalEvent, kind: str, text_key: str = "text") -> Note:
-    return Note(
-        _text(e.get("note_id")),
-        e.ts.timestamp(),
-        _text(e.get("actor")),
-        kind,
-        _text(e.get(text_key)),
-        _text(e.get("ref")),
-    )
-
-
-def team_records(events: Iterable[JournalEvent], manifest: dict[str, Any] | None = None) -> TeamRecords:
-    """The team's records of a game day's journal (``team`` and ``gameday`` events), in time order."""
-    out = TeamRecords(scripted=(manifest or {}).get("team") == "scripted")
-    pages: dict[str, PageRecord] = {}
-    for e in events:
-        if e.type not in ("team", "gameday"):
-            continue
-        at = e.ts.timestamp()
-        actor = _text(e.get("actor"))
-        out.timeline.append(TeamRecord(at, actor or source(e), describe(e)))
-        if e.type != "team":
-            continue
-        if e.event == "joined":
-            out.members.append(Member(actor, _text(e.get("role")), at))
-        elif e.event == "page":
-            page_id = _text(e.get("page_id")) or f"{e.get('alert')}@{e.get('starts_at')}"
-            if _text(e.get("status")) == "resolved":
-                if page_id in pages and pages[page_id].resolved_at is None:
-                    pages[page_id].resolved_at = at
-                continue
-            if page_id not in pages:  # a repeated notification of the same page: its first delivery counts
-                annotations = _dict(e.get("annotations"))
-                pages[page_id] = PageRecord(
-                    page_id=page_id,
-                    alert=_text(e.get("alert")),
-                    severity=_text(e.get("severity")),
-                    delivered_at=at,
-                    starts_at=_time(e.get("starts_at")),
-                    runbook_url=_text(annotations.get("runbook_url")),
-                    labels={str(k): _text(v) for k, v in _dict(e.get("labels")).items()},
-                )
-        elif e.event == "ack":
-            page = pages.get(_text(e.get("page_id")))
-            if page is not None and page.acked_at is None:
-                page.acked_by, page.acked_at = actor, at
-        elif e.event == "declare" and out.incident is None:
-            out.incident = Incident(at, actor, _text(e.get("severity")), _text(e.get("ic")))
-        elif e.event == "note":
-            out.notes.append(_note(e, _text(e.get("kind")) or "note"))
-        elif e.event == "action":
-            out.actions.append(_action(e))
-        elif e.event == "hint":
-            out.hints.append(_note(e, "hint"))
-        elif e.event == "resolve" and out.resolved is None:
-            out.resolved = _note(e, "resolve", "summary")
-    out.pages = sorted(pages.values(), key=lambda p: p.delivered_at)
-    return out
+def timeline(events: list[JournalEvent]) -> list[TeamRecord]:
+    """Every ``team`` and ``gameday`` record as a line, in journal order."""
+    return [
+        TeamRecord(e.ts.timestamp(), _text(e.get("actor")) or source(e), describe(e))
+        for e in events
+        if e.type in ("team", "gameday")
+    ]

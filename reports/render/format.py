@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from crashlab.timeutil import iso
 
 
-def dur(seconds: float | None) -> str:
+def dur(seconds: float | timedelta | None) -> str:
     if seconds is None:
         return "n/a"
-    s = float(seconds)
+    s = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
     if abs(s) < 0.05:
         return "0.0 s"
     if abs(s) < 60:
@@ -53,9 +53,12 @@ def when(ts: float | None) -> str | None:
     return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
-def rel(ts: float | None, t0: float) -> str:
+def rel(ts: float | datetime | None, t0: float) -> str:
+    """``+1m 05s`` since ``t0`` (a journal record's time, or unix seconds)."""
     if ts is None:
         return ""
+    if isinstance(ts, datetime):
+        ts = ts.timestamp()
     return f"+{dur(ts - t0)}" if ts >= t0 - 0.05 else f"-{dur(t0 - ts)}"
 
 

@@ -36,7 +36,7 @@ def _words(page: Page) -> list[Block]:
     if team is None:
         return []
     rows: list[Row] = []
-    for h in hypotheses(team.records):
+    for h in hypotheses(team.state):
         n, drop = h.note, h.dropped
         dropped: Text | Cell = (
             f"dropped {fmt.rel(drop.at, page.t0)} by {drop.actor} (held {fmt.dur(drop.at - n.at)})"
@@ -49,14 +49,14 @@ def _words(page: Page) -> list[Block]:
         Heading("In the team's words"),
         Table(["+", "who", "hypothesis", "dropped"], rows, empty="the team wrote down no hypothesis"),
     ]
-    decisions = [
-        f"{fmt.rel(n.at, page.t0)} {n.actor}: {n.text}" for n in team.records.notes if n.kind == "decision"
-    ]
+    notes = sorted(team.state.notes.values(), key=lambda n: n.at)
+    decisions = [f"{fmt.rel(n.at, page.t0)} {n.actor}: {n.text}" for n in notes if n.kind == "decision"]
     if decisions:
         blocks += [Paragraph("Decisions:"), Items(decisions)]
-    if team.records.resolved is not None:
-        r = team.records.resolved
-        blocks += [Paragraph(f"Resolved by {r.actor} at {fmt.rel(r.at, page.t0)}:"), Quote(r.text)]
+    incident = team.state.incident
+    if incident is not None and incident.resolved_at is not None:
+        by = f"Resolved by {incident.resolved_by} at {fmt.rel(incident.resolved_at, page.t0)}:"
+        blocks += [Paragraph(by), Quote(incident.summary or "")]
     return blocks
 
 

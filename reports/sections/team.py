@@ -4,11 +4,13 @@ with the data behind each verdict. A plain drill has none of these sections."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from gameday.state import ROLE_LABELS, TeamAction
 from reports.analysis.effects import FACTOR, Effect, per_minute
 from reports.analysis.team import DEFINITIONS, Team
-from reports.analysis.team_records import Action
+from reports.analysis.team_records import delivery_latency_s, tta_s, what
 from reports.document import (
     Block,
     Cell,
@@ -31,7 +33,9 @@ from reports.sections.page import Page
 VERDICT_CLASS = {"helped": "ok", "worse": "bad", "no_effect": "warn", "too_early": ""}
 
 
-def _at(page: Page, ts: float | None) -> str:
+def _at(page: Page, ts: datetime | float | None) -> str:
+    if isinstance(ts, datetime):
+        ts = ts.timestamp()
     return "n/a" if ts is None else f"{fmt.utc(ts)} ({fmt.rel(ts, page.t0)})"
 
 
@@ -88,17 +92,17 @@ def scorecard(page: Page) -> Section | None:
     return Section("scorecard", "Scorecard", blocks)
 
 
-def _done(page: Page, action: Action | None, none: str) -> str:
+def _done(page: Page, action: TeamAction | None, none: str) -> str:
     if action is None:
         return none
-    return f"first page -> {action.describe()} by {action.actor} {_at(page, action.at)}"
+    return f"first page -> {what(action)} by {action.actor} {_at(page, action.at)}"
 
 
 def _times(page: Page, team: Team) -> Table:
     first = team.first_page.delivered_at if team.first_page else None
-    incident = team.records.incident
+    incident = team.state.incident if team.state.incident and team.state.incident.severity else None
     mitigation = team.mitigation.action if team.mitigation else None
-    first_action = next((a for a in team.records.actions if a.action != "unavailable"), None)
+    first_action = next((a for a in team.actions if a.action != "unavailable"), None)
     rows: list[Row] = [
         [
             "time to acknowledge (TTA)",
@@ -111,7 +115,7 @@ def _times(page: Page, team: Team) -> Table:
             Cell(fmt.dur(team.ttd_human_s), num=True),
             f"{team.first_symptom_by or 'first symptom'} {_at(page, team.first_symptom)} -> "
             + (
-                f"{incident.severity} by {incident.actor} {_at(page, incident.declared_at)}"
+                f"{incident.severity} by {incident.declared_by} {_at(page, incident.declared_at)}"
                 if incident
                 else "never"
             ),
@@ -143,7 +147,7 @@ def _times(page: Page, team: Team) -> Table:
 
 def _pages(page: Page, team: Team) -> Table:
     rows: list[Row] = []
-    for p in team.records.pages:
+    for p in team.pages:
         acked: Text | Cell = (
             f"{p.acked_by} {_at(page, p.acked_at)}"
             if p.acked_at is not None
@@ -155,9 +159,9 @@ def _pages(page: Page, team: Team) -> Table:
                 p.severity,
                 _at(page, p.starts_at),
                 _at(page, p.delivered_at),
-                Cell(fmt.dur(p.delivery_latency_s), num=True),
+                Cell(fmt.dur(delivery_latency_s(p)), num=True),
                 acked,
-                Cell(fmt.dur(p.tta_s), num=True),
+                Cell(fmt.dur(tta_s(p)), num=True),
             ]
         )
     return Table(
@@ -181,7 +185,7 @@ def side_by_side(page: Page, team: Team) -> Fold:
         ]
     rows += [(ts, 0, f"alert {name} first firing", "", "") for name, ts in t.alerts_fired.items()]
     rows += [(m.ts, 0, Styled(m.label, "bad"), "", "") for m in page.impact.crash_markers]
-    rows += [(r.at, 1, "", r.actor, r.what) for r in team.records.timeline]
+    rows += [(r.at, 1, "", r.actor, r.what) for r in team.timeline]
     rows.sort(key=lambda r: (r[0], r[1]))
     table = Table(
         ["UTC", "+", "what happened (telemetry, journal)", "who", "what the team did"],
@@ -195,12 +199,13 @@ def response(page: Page) -> Section | None:
     team = page.report.team
     if team is None:
         return None
-    records = team.records
+    state = team.state
     members = [
-        f"{m.name} ({m.role.replace('_', ' ')}, joined {fmt.rel(m.at, page.t0)})" for m in records.members
+        f"{m.name} ({ROLE_LABELS.get(m.role, m.role)}, joined {fmt.rel(m.joined_at, page.t0)})"
+        for m in state.members.values()
     ]
     who: list[Text] = [[strong("The team"), ": " + (", ".join(members) if members else "nobody joined")]]
-    if records.scripted:
+    if team.scripted:
         who.append("A rehearsal: the team's moves were played by a script (the manifest's team: scripted).")
     blocks: list[Block] = [
         Items(who),
@@ -220,10 +225,10 @@ def response(page: Page) -> Section | None:
                 ]
             )
         )
-    if records.hints:
+    if state.hints:
         blocks += [
             Heading("Hints from the facilitator"),
-            Items([f"{fmt.rel(h.at, page.t0)}: {h.text}" for h in records.hints]),
+            Items([f"{fmt.rel(h.at, page.t0)}: {h.text}" for h in state.hints]),
         ]
     blocks.append(timeline)
     return Section("team", "The team's response", blocks)
@@ -260,7 +265,7 @@ def effects(page: Page) -> Section | None:
             [
                 fmt.rel(a.at, page.t0),
                 a.actor,
-                code(a.describe()),
+                code(what(a)),
                 result,
                 *_sides(e),
                 Cell(e.verdict or "n/a", cls=VERDICT_CLASS.get(e.verdict or "", "")),
