@@ -9,6 +9,9 @@ import json
 import os
 import re
 import signal
+import socket
+import subprocess
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -86,6 +89,53 @@ def test_a_drill_with_two_workers_counts_exactly(env: DrillEnv) -> None:
     assert _game_plays(env.stack.urls["game"]) - served_before == requests
     started = journal_events(run, "load", "started")
     assert len(started) == 1
+
+
+JOINED = """
+name: joined
+description: a worker from another machine joins the drill's master
+target: {runtime: local, profile: hardened}
+load: {users: 4, duration: 4s, think_time: {min: 50ms, max: 100ms},
+       master: {bind: 127.0.0.1, port: PORT, remote_workers: 1, wait: 60s}}
+"""
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_drill_waits_for_a_worker_joining_from_crashlab_load_worker(env: DrillEnv) -> None:
+    """The drill's master waits for its remote worker longer than a single Locust takes to start, the
+    load and the timeline start once it joined, and the worker quits with the master."""
+    env.healthy()
+    port = free_port()
+    drill = env.start("drill", str(env.scenario("joined", JOINED.replace("PORT", str(port)))), "--quiet")
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port) and drill.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _listening(port), (env.root / "drill.out").read_text()
+        # join late: after the 15 s a drill waits for one Locust process to start
+        late = time.monotonic() + 17
+        while time.monotonic() < late and drill.poll() is None:
+            time.sleep(0.2)
+        assert drill.poll() is None, (env.root / "drill.out").read_text()
+        joined_at = time.time()
+        worker = subprocess.run(
+            [CRASHLAB, "load", "worker", "--master", f"127.0.0.1:{port}"], capture_output=True, timeout=120
+        )
+        assert worker.returncode == 0, worker.stderr
+        assert drill.wait(timeout=120) == 0, (env.root / "drill.out").read_text()
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+            drill.wait()
+    run = env.latest_run("joined")
+    requests, _ = locust_counts(run)
+    assert requests > 0 and outcomes(run / "locust")["routes"]["/play"]["attempts"] == requests
+    (timeline,) = [e for e in journal_events(run, "phase", "started") if e.get("phase") == "timeline"]
+    assert timeline.ts.timestamp() > joined_at
 
 
 @pytest.fixture

@@ -77,6 +77,12 @@ class LoadSettings:
         return self.workers > 0 or self.remote_workers > 0
 
     @property
+    def start_wait_s(self) -> float:
+        """How much longer than one process Locust may take to start its users: a master first waits
+        for its workers (local and remote) to join, up to ``workers_wait_s``."""
+        return self.workers_wait_s if self.distributed else 0.0
+
+    @property
     def topology(self) -> str:
         """``one Locust process`` or ``a master and 2 workers, 1 more joining at 0.0.0.0:5557``."""
         if not self.distributed:
@@ -328,6 +334,12 @@ class LoadProcess:
 
     def live(self) -> LiveStats | None:
         return live_stats(self.out_dir)
+
+    def users_started(self) -> bool:
+        """Locust's players are playing: a history row with users or requests (a master writes rows
+        with no users while it waits for its workers)."""
+        live = self.live()
+        return live is not None and (live.users > 0 or live.requests > 0)
 
 
 def live_stats(out_dir: Path) -> LiveStats | None:

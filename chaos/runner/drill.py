@@ -516,10 +516,12 @@ class Drill:
                 raise DrillError(
                     f"Locust exited at start (code {load.exit_code}); see {load.out_dir}/locust.out"
                 )
-            return load.live() is not None
+            return load.users_started()
 
         with contextlib.suppress(WaitTimeout):
-            await wait_until_async(started, LOAD_START_TIMEOUT_S, "Locust's first stats")
+            # a master waits for its workers (remote ones: up to load.master.wait) before the first stats
+            timeout = LOAD_START_TIMEOUT_S + load.settings.start_wait_s
+            await wait_until_async(started, timeout, "Locust's first stats")
 
     async def _timeline_and_load(self, drill: _Drill, t0: float) -> None:
         assert drill.rollback is not None
