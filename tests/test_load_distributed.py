@@ -33,7 +33,7 @@ DRILL = """
 name: two-workers
 description: the players' load from a master and two worker processes
 target: {runtime: local, profile: hardened}
-load: {users: 10, spawn_rate: 10, duration: 8s, workers: 2, client_timeout: 2s, client_retries: 0,
+load: {users: 10, spawn_rate: 10, duration: 8s, workers: 2, client_timeout: 10s, client_retries: 0,
        think_time: {min: 20ms, max: 50ms}}
 timeline:
   - {name: slow-game, at: 2s, duration: 4s, fault: {type: service.latency, ms: 300}}
@@ -65,24 +65,30 @@ def test_a_drill_with_two_workers_counts_exactly(env: DrillEnv) -> None:
     run = env.latest_run("two-workers")
     locust = run / "locust"
     assert sorted(p.name for p in locust.glob("worker-*.log")) == ["worker-0.log", "worker-1.log"]
-    requests, failures = locust_counts(run)
-    assert requests > 50 and failures == 0
+    requests, _failures = locust_counts(run)
+    # no player gives up (10 s) even on a busy machine: every request is answered (the hardened game's
+    # per-player rate limit may answer 429), so the game's count of answers below is comparable
+    play = outcomes(locust)["routes"]["/play"]
+    assert requests > 50 and play.get("timeout", 0) == play.get("connection", 0) == 0, play
 
     # Prometheus (job load) scraped the master's sums; the last sample is the final count
     window = "[5m]"
     scraped = env.prom_value(f'sum(last_over_time(crashlab_client_requests_total{{job="load"}}{window}))')
-    assert scraped == requests
+    assert scraped == requests, (scraped, requests)
     per_worker = {
         s["metric"]["worker"]: float(s["value"][1])
         for s in env.prom(f'last_over_time(crashlab_load_worker_requests_total{{job="load"}}{window})')
     }
-    assert set(per_worker) == {"0", "1"} and min(per_worker.values()) > 0  # both workers did work
-    assert sum(per_worker.values()) == requests
+    assert set(per_worker) == {"0", "1"} and min(per_worker.values()) > 0, per_worker  # both did work
+    assert sum(per_worker.values()) == requests, (per_worker, requests)
     assert env.prom_value(f'max_over_time(crashlab_load_workers{{job="load"}}{window})') == 2
 
     # the report's players' total, the outcomes file and Locust's JSON agree with the CSV
-    assert load_summary(run)["players_requests"] == requests
-    assert outcomes(locust)["routes"]["/play"]["attempts"] == requests
+    assert load_summary(run)["players_requests"] == requests, (
+        load_summary(run)["players_requests"],
+        requests,
+    )
+    assert play["attempts"] == requests
     stats = json.loads((locust / "stats.json").read_text())
     assert sum(entry["num_requests"] for entry in stats) == requests
     # and every /play the game answered during the drill is in them (none lost at the end)
