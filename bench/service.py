@@ -453,10 +453,11 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             f" {100 * (with_rps / without_rps - 1):+.1f} % in req/s (target: within 3 %)"
         )
     answered = sum(stats["full"]["n"]) + sum(stats["full"]["warm"])
-    lines, spans = _written(tmp / "full.jsonl", tmp / "full-traces.jsonl")
+    lines, server, client = _written(tmp / "full.jsonl", tmp / "full-traces.jsonl")
     print(
-        f"full answered {answered} /play requests (warm-up included) and wrote {lines} access log lines"
-        f" and {spans} spans ({spans / max(1, answered):.2f} a request: a server span, two client spans)"
+        f"full answered {answered} /play requests (warm-up included) and wrote {lines} access log lines,"
+        f" {server} server spans and {client} client spans (one per odds attempt: two a round unless the"
+        " breaker rejected a call)"
     )
     ceiling = rows["ceiling"]
     print(
@@ -474,15 +475,17 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     }
 
 
-def _written(log: Path, traces: Path) -> tuple[int, int]:
-    """(access log lines of /play, spans) that a target wrote."""
+def _written(log: Path, traces: Path) -> tuple[int, int, int]:
+    """(access log lines, SERVER spans, CLIENT spans) of /play that a target wrote."""
     lines = sum(1 for line in log.open() if '"route":"/play"' in line) if log.exists() else 0
-    spans = 0
+    server = client = 0
     if traces.exists():
         for line in traces.open():
             for rs in json.loads(line)["resourceSpans"]:
-                spans += sum(len(ss["spans"]) for ss in rs["scopeSpans"])
-    return lines, spans
+                for ss in rs["scopeSpans"]:
+                    server += sum(1 for sp in ss["spans"] if sp["name"] == "POST /play")
+                    client += sum(1 for sp in ss["spans"] if sp["kind"] == 3)
+    return lines, server, client
 
 
 def _paired_us(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
@@ -513,6 +516,13 @@ def _bench(args: argparse.Namespace) -> None:
     worst = min(min(r["ratio_rps"], r["ratio_cpu"]) for r in results)
     verdict = "stretch met" if worst >= STRETCH else "target met" if worst >= TARGET else "target MISSED"
     print(f"worst run: {worst:.2f} x bare: {verdict}")
+    if results[0]["components_us"]:
+        full_us = statistics.median(1000 * r["rows"]["full"]["cpu_ms_per_req"] for r in results)
+        print(f"CPU per request of each component, paired rounds of all runs (full: {full_us:.0f} us):")
+        for key, component in COMPONENTS.items():
+            pooled = [d for r in results for d in r["components_us"].get(key, [])]
+            if pooled:
+                _print_spread(component.label, pooled, full_us)
     if args.json:
         print(json.dumps(results))
 
