@@ -43,6 +43,54 @@ FIGURES: list[tuple[str, str, str, bool | None]] = [
 ]
 
 
+#: a game day's team, side by side (summary.json ``team``, flattened by :func:`team_figures`)
+TEAM_FIGURES: list[tuple[str, str, str, bool | None]] = [
+    ("members", "members", "text", None),
+    ("tta_s", "time to acknowledge the first page", "dur", True),
+    ("ttd_human_s", "time to declare", "dur", True),
+    ("first_action_s", "time to first action", "dur", True),
+    ("ttm_human_s", "time to effective mitigation", "dur", True),
+    ("ttr_s", "time to recover (from the first page)", "dur", True),
+    ("crashes_after_first_page", "crashes after the first page", "num", True),
+    ("pages", "pages delivered", "num", None),
+    ("unacked", "pages nobody acked", "num", True),
+    ("actions", "actions taken", "num", None),
+    ("helped", "actions that helped", "num", False),
+    ("worse", "actions that made things worse", "num", True),
+    ("mitigation", "the effective mitigation", "text", None),
+    ("targets_met", "targets met", "text", None),
+    ("wished", "actions looked for and not found", "num", None),
+]
+
+
+def team_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """The team block of a game day's summary as one figure a key (empty for a plain drill)."""
+    team = summary.get("team")
+    if not isinstance(team, dict):
+        return {}
+    actions = [a for a in team.get("actions", []) if a.get("action") != "unavailable"]
+    effects = [a.get("effect") for a in actions]
+    card = team.get("scorecard", [])
+    mitigation = next((a for a in actions if a.get("at") == team.get("mitigation")), None)
+    return {
+        **{key: team.get(key) for key, *_ in TEAM_FIGURES if key in team},
+        "members": ", ".join(f"{m.get('name')} ({m.get('role')})" for m in team.get("members", [])),
+        "pages": len(team.get("pages", [])),
+        "unacked": len(team.get("unacked_pages", [])),
+        "actions": len(actions),
+        "helped": effects.count("helped"),
+        "worse": effects.count("worse"),
+        "mitigation": (
+            f"{mitigation['action']} {', '.join(f'{k}={v}' for k, v in mitigation['params'].items())}"
+            f" by {mitigation['actor']}"
+            if mitigation
+            else None
+        ),
+        "targets_met": f"{sum(1 for t in card if t.get('met'))} of {len(card)}" if card else None,
+        "wished": len(team.get("wished_actions", [])),
+    }
+
+
 @dataclass(frozen=True)
 class FigureRow:
     label: str
@@ -66,9 +114,11 @@ def _format(kind: str, value: Any) -> str:
     return str(value)
 
 
-def figure_rows(a: dict[str, Any], b: dict[str, Any]) -> list[FigureRow]:
+def figure_rows(
+    a: dict[str, Any], b: dict[str, Any], figures: list[tuple[str, str, str, bool | None]] = FIGURES
+) -> list[FigureRow]:
     rows = []
-    for key, label, kind, lower_better in FIGURES:
+    for key, label, kind, lower_better in figures:
         va, vb = a.get(key), b.get(key)
         change, better = "", None
         if isinstance(va, int | float) and isinstance(vb, int | float) and not isinstance(va, bool):
@@ -145,6 +195,7 @@ def _overlay(a: Report, b: Report) -> list[Markup]:
 
 def render_compare(a: Report, b: Report) -> str:
     sa, sb = summary(a), summary(b)
+    ta, tb = team_figures(sa), team_figures(sb)
     names = sorted(set(a.times.alerts_fired) | set(b.times.alerts_fired))
     alerts = [
         (
@@ -163,6 +214,7 @@ def render_compare(a: Report, b: Report) -> str:
             sa=sa,
             sb=sb,
             rows=figure_rows(sa, sb),
+            team=figure_rows(ta, tb, TEAM_FIGURES) if ta or tb else [],
             alerts=alerts,
             charts=_overlay(a, b),
             css=Markup(static("report.css")),

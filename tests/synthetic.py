@@ -68,7 +68,7 @@ def synthesize(
     with_prometheus: bool = True,
     baseline: bool = False,
     players: bool = False,
-    gameday: bool = False,
+    gameday: GameDayPlan | None = None,
 ) -> Truth:
     """Write ``root/<run-id>/`` for a drill of ``minutes``: steady, then a dependency stall with a retry
     storm, failing requests and ``crashes`` panics, then recovery.
@@ -78,7 +78,8 @@ def synthesize(
     time out on 40% of the requests during the stall (which the server still counts as answered) and get
     connection errors while the process is down.
 
-    ``gameday``: a game day instead (:data:`GAMEDAY`, minutes >= 4 at 1 s scrapes): the stall recurs in
+    ``gameday``: a game day instead (a :class:`GameDayPlan` such as :data:`GAMEDAY`, minutes >= 4 at 1 s
+    scrapes): the stall recurs in
     episodes, each crashes the game until the team flips the circuit breaker, after which the episodes
     are absorbed (degraded answers, no failure, no crash); the team's records are in the journal
     (:func:`write_team`) and ``truth.team`` says what the report must find."""
@@ -96,8 +97,8 @@ def synthesize(
     crash_ticks = [fault_ticks.start + (k + 1) * len(fault_ticks) // (crashes + 1) for k in range(crashes)]
     episodes = [fault_ticks]
     absorbed_from: int | None = None
-    if gameday:
-        plan = GAMEDAY
+    if gameday is not None:
+        plan = gameday
         episodes = [
             range(int(at / scrape_s), int((at + plan.episode_s) / scrape_s))
             for at in plan.episode_starts(duration)
@@ -130,9 +131,9 @@ def synthesize(
             ttl_s=duration,
             handle={"id": "f0"},
         )
-    if gameday:
+    if gameday is not None:
         for n, ep in enumerate(episodes, 1):
-            name = f"{GAMEDAY.fault}#{n}"
+            name = f"{gameday.fault}#{n}"
             at, until = start.timestamp() + ep.start * scrape_s, start.timestamp() + ep.stop * scrape_s
             fields = {
                 "fault": name,
@@ -263,7 +264,7 @@ def synthesize(
                 put("rps_rounds", f'rps_rounds_total{{result="{res}"}}', t, cnt)
             put("process_resident_memory_bytes", 'process_resident_memory_bytes{job="game"}', t, memory)
             put("process_open_fds", 'process_open_fds{job="game"}', t, 30 + (inflight * 2 if in_fault else 0))
-        if not gameday:
+        if gameday is None:
             put(
                 "crashlab_fault_active",
                 'crashlab_fault_active{fault="odds-stall",type="stall",target="odds"}',
@@ -313,8 +314,8 @@ def synthesize(
             memory = 60e6
             next_crash = next(crash_iter, None)
     journal.write("alert", "firing", ts=alert_at, alert=ALERT, severity="page", labels={})
-    if gameday:
-        write_team(journal, start, end, truth)
+    if gameday is not None:
+        write_team(journal, start, end, truth, gameday)
     else:
         journal.write(
             "fault",
@@ -351,7 +352,7 @@ def synthesize(
     )
     (run.path / "scenario.yaml").write_text(
         GAMEDAY_SCENARIO
-        if gameday
+        if gameday is not None
         else "name: synthetic-five-crash\n"
         "description: a dependency stall with a retry storm and panics (synthetic telemetry)\n"
         "report:\n  slo:\n    availability: 0.99\n    latency_ms: 500\n    latency_target: 0.95\n"
@@ -422,9 +423,9 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def write_team(journal: Journal, start: datetime, end: datetime, truth: Truth) -> None:
+def write_team(journal: Journal, start: datetime, end: datetime, truth: Truth, plan: GameDayPlan) -> None:
     """The team's records of the synthetic game day (GAMEDAY.md's ``team`` and ``gameday`` events)."""
-    plan, t0 = GAMEDAY, start.timestamp()
+    t0 = start.timestamp()
 
     def team(event: str, at: float, **fields: object) -> None:
         journal.write("team", event, ts=_utc(t0 + at), **fields)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from reports.writer import report_run
 from tests.helpers_report import chromium_dom
-from tests.synthetic import synthesize
+from tests.synthetic import GAMEDAY, synthesize
 
 
 def test_page_loads_in_chromium_and_shows_the_summary(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_page_loads_in_chromium_and_shows_the_summary(tmp_path: Path) -> None:
 
 
 def test_the_game_day_page_shows_the_teams_timeline_in_chromium(tmp_path: Path) -> None:
-    truth = synthesize(tmp_path / "runs", minutes=4, gameday=True, players=True)
+    truth = synthesize(tmp_path / "runs", minutes=4, gameday=GAMEDAY, players=True)
     written = report_run(truth.run.path)
     dom, log = chromium_dom(written.html, tmp_path / "profile")
     assert 'data-ready="1"' in dom, log[-2000:]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 from crashlab.journal import Journal
 from reports.analysis.effects import Side, decide, moves
 from reports.build import Report
+from reports.compare import compare_runs
 from reports.writer import Written, report_run
 from tests.helpers_report import load_summary
 from tests.synthetic import GAMEDAY, NO_RUNBOOK_ALERT, NOTE_MARKUP, Truth, synthesize
@@ -39,7 +40,7 @@ class GameDayRun:
 
 @pytest.fixture(scope="module")
 def gameday(tmp_path_factory: pytest.TempPathFactory) -> GameDayRun:
-    truth = synthesize(tmp_path_factory.mktemp("runs"), minutes=4, gameday=True, players=True)
+    truth = synthesize(tmp_path_factory.mktemp("runs"), minutes=4, gameday=GAMEDAY, players=True)
     written = report_run(truth.run.path)
     return GameDayRun(
         truth,
@@ -220,7 +221,7 @@ def test_the_rule_takes_the_first_sli_that_moved(before: Side, after: Side, verd
 
 
 def test_a_blind_game_day_names_its_faults_only_at_the_end(tmp_path: Path) -> None:
-    truth = synthesize(tmp_path, minutes=4, gameday=True)
+    truth = synthesize(tmp_path, minutes=4, gameday=GAMEDAY)
     scenario = truth.run.path / "scenario.yaml"
     scenario.write_text(scenario.read_text(encoding="utf-8") + "blind: true\n", encoding="utf-8")
     written = report_run(truth.run.path)
@@ -230,3 +231,28 @@ def test_a_blind_game_day_names_its_faults_only_at_the_end(tmp_path: Path) -> No
     actions = before[before.index('<h2 id="team-actions"') :]
     assert re.search(r"the faults ended \(fault [A-Z]#6 expired at", actions)
     assert GAMEDAY.fault in html[html.index('<h2 id="reveal">') :]
+
+
+def test_compare_puts_two_teams_side_by_side(tmp_path: Path) -> None:
+    """The same drill played by two teams: the second acks later and flips the breaker 30 s sooner."""
+    quick = replace(GAMEDAY, ack_after_s=20.0, flip_at=92.0)
+    a = synthesize(tmp_path / "runs", minutes=4, gameday=GAMEDAY, players=True)
+    b = synthesize(tmp_path / "runs", minutes=4, gameday=quick, players=True, seed=8)
+    out = compare_runs(a.run.path, b.run.path, tmp_path / "compare.html")
+    page = out.read_text(encoding="utf-8")
+    team = page[page.index('<h2 id="team">') : page.index('<h2 id="alerts">')]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row) for row in team.split("<tr>")[2:])
+    }
+    assert rows["time to acknowledge the first page"][:3] == ["5.0 s", "20 s", "+15.0 s (+300%)"]
+    assert rows["time to effective mitigation"][:3] == ["1m 32s", "1m 02s", "-30.0 s (-33%)"]
+    assert rows["crashes after the first page"][:2] == ["3", "2"]
+    assert rows["actions that helped"][:2] == ["1", "1"] and rows["pages nobody acked"][:2] == ["1", "1"]
+    assert rows["the effective mitigation"][0] == "flag circuit_breaker=True by ana"
+    assert "bad" in team.split("time to acknowledge")[1].split("</tr>")[0]  # slower: marked worse
+    # B silenced CrashLoop 4 s after its flip: the flip's effect is not the silence's
+    report_run(b.run.path)
+    silence = next(x for x in load_summary(b.run.path)["team"]["actions"] if x["action"] == "silence")
+    assert silence["effect"] == "too_early"
+    assert "it came 4.0 s after flag circuit_breaker=on by ana, before that one could show" in silence["why"]

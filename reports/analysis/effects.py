@@ -296,7 +296,7 @@ def judge_actions(
     data = counters(inputs, players=bool(inputs.telemetry and inputs.telemetry.get("players")))
     slo, threshold = inputs.ctx.slo.availability, inputs.ctx.slo.latency_threshold_s
     actions = sorted(actions, key=at)
-    changes = [at(a) for a in actions if changes_system(a)]
+    changes = [a for a in actions if changes_system(a)]
 
     def exposure_in(lo: float, hi: float) -> Side:
         return side(clip(exposed, lo, hi), data, crash_times, slo)
@@ -312,15 +312,25 @@ def judge_actions(
             out.append(Effect(action, None, why))
             continue
         when = at(action)
-        nxt = next((a for a in actions if changes_system(a) and at(a) > when), None)
+        nxt = next((c for c in changes if at(c) > when), None)
         after = exposure_in(when + lag, at(nxt) if nxt is not None else inputs.t1)
-        # the regime it was taken in; regimes without enough exposure are joined to the one before
-        starts = [inputs.t0] + [c + lag for c in changes if c < when]
-        before = exposure_in(starts.pop(), when)
-        while before.seconds < least and starts:
-            before = exposure_in(starts.pop(), when)
+        # the regime it was taken in; a regime with too little exposure is joined to the one before
+        earlier = [c for c in changes if at(c) < when]
+        crossed: list[TeamAction] = []
+        before = exposure_in(at(earlier[-1]) + lag if earlier else inputs.t0, when)
+        while before.seconds < least and earlier:
+            crossed.append(earlier.pop())
+            before = exposure_in(at(earlier[-1]) + lag if earlier else inputs.t0, when)
+        unseen = next((c for c in crossed if at(c) + lag > when), None)
         if after.seconds < least:
             why = _too_early_after(inputs, times, when, nxt, exposed, lag)
+            out.append(Effect(action, "too_early", why, before, after))
+            continue
+        if unseen is not None:
+            why = (
+                f"not enough data before it: it came {fmt.dur(when - at(unseen))} after {what(unseen)} by "
+                f"{unseen.actor}, before that one could show; their effects cannot be told apart"
+            )
             out.append(Effect(action, "too_early", why, before, after))
             continue
         if before.seconds < least:
@@ -329,5 +339,8 @@ def judge_actions(
             continue
         found = moves(before, after, threshold)
         verdict, why = decide(found)
+        if crossed:
+            joined = ", ".join(f"{what(c)} at {fmt.rel(at(c), inputs.t0)}" for c in reversed(crossed))
+            why += f" (compared with the state before {joined} too: no fault came between them)"
         out.append(Effect(action, verdict, why, before, after, tuple(found)))
     return out
