@@ -128,7 +128,7 @@ def _runbook_queries() -> list[tuple[str, str]]:
     """Every query of the runbooks' ```promql blocks: lines up to a blank or comment line; an indented
     line continues the query above."""
     out: list[tuple[str, str]] = []
-    for path in sorted(RUNBOOKS.glob("*.md")):
+    for path in sorted(RUNBOOKS.rglob("*.md")):  # the game days' situation runbooks too
         for block in re.findall(r"```promql\n(.*?)```", path.read_text(), re.S):
             for line in block.splitlines():
                 if not line.strip() or line.startswith("#"):

@@ -137,9 +137,15 @@ def runbook_gaps(pages: list[Page]) -> list[tuple[str, str]]:
 
 
 def _matches(action: TeamAction, wanted: str, params: dict[str, Any]) -> bool:
-    return (
-        done(action) and action.action == wanted and all(action.params.get(k) == v for k, v in params.items())
-    )
+    """The action is the expected one: the same action and every param it names, a number at least as
+    high (``memory_limit`` ``mb: 512`` is met by 1024)."""
+
+    def same(key: str, value: Any) -> bool:
+        got = action.params.get(key)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (got, value))
+        return bool(got >= value) if numbers else bool(got == value)
+
+    return done(action) and action.action == wanted and all(same(k, v) for k, v in params.items())
 
 
 def analyse_team(inputs: Inputs, times: Times, crash_times: list[float]) -> Team | None:
