@@ -66,6 +66,7 @@ from service.profile import load_profile  # noqa: E402
 from service.rules import CHOICES, computer_choice, decide  # noqa: E402
 from service.runner import create_app, start  # noqa: E402
 from service.settings import Settings  # noqa: E402
+from service.spans import LeanSpan  # noqa: E402
 
 PLAYERS = 500
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the server role's stdout for logs, open for the process
@@ -371,6 +372,93 @@ def _targets(args: argparse.Namespace) -> list[str]:
     return ["ceiling", "bare", "full", "sampled", *(f"-{c}" for c in COMPONENTS if c not in args.skip)]
 
 
+def isolated_costs(tmp: Path) -> dict[str, float]:
+    """Each telemetry component's CPU for one round, measured alone in this process with the service's
+    own objects (the best of 5 repeats of 2,000 rounds): what the in-situ differences above measure
+    with the machine's noise, without it (and without the cache misses a busy core adds)."""
+    import timeit
+
+    from aiohttp.test_utils import make_mocked_request
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from service.logs import JsonLog
+    from service.metrics import GameMetrics
+    from service.otlp_json import encode_line
+    from service.spans import LeanTracer
+    from service.tracing import inject_context, make_tracer_provider, start_server_span
+
+    kept = InMemorySpanExporter()
+    provider = make_tracer_provider("game", trace_file=None, sample_ratio=1.0)
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    server_tracer, client_tracer = LeanTracer(provider, "crashlab.game"), LeanTracer(provider, "odds")
+    request = make_mocked_request("POST", "/play", headers={"Content-Type": "application/json"})
+    metrics = GameMetrics()
+    log = JsonLog("game", stream=DEVNULL, path=tmp / "isolated.jsonl")
+
+    def server_span() -> None:  # as the telemetry middleware makes it
+        span, token = start_server_span(server_tracer, request, "/play")
+        assert isinstance(span, LeanSpan)
+        span.hex_ids()
+        span.set_attribute("http.response.status_code", 200)
+        otel_context.detach(token)
+        span.end()
+
+    def client_spans() -> None:  # as OddsClient makes them: one per odds call, two a round
+        for method, path, operation in (("GET", "/odds/p-1", "get_odds"), ("POST", "/results", "record")):
+            attributes: dict[str, Any] = {
+                "http.request.method": method,
+                "url.full": f"http://127.0.0.1:8081{path}",
+                "server.address": "127.0.0.1",
+                "server.port": 8081,
+                "crashlab.operation": operation,
+            }
+            span = client_tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+            inject_context(span, {"X-Request-Deadline-Ms": "799"})
+            span.set_attribute("http.response.status_code", 200)
+            span.end()
+
+    def round_metrics() -> None:  # the middleware's, the round's and the odds client's
+        metrics.in_flight.inc()
+        metrics.in_flight.dec()
+        metrics.requests_of("/play", "POST", "200", "").inc()
+        metrics.duration_of("/play", "POST").observe(0.01, exemplar={"trace_id": "ab" * 16})
+        metrics.rounds_of("win").inc()
+        for operation in ("get_odds", "record"):
+            in_flight = metrics.dep_in_flight.labels("odds")
+            in_flight.inc()
+            in_flight.dec()
+            metrics.dep_requests_of("odds", operation, "ok").inc()
+            metrics.dep_duration_of("odds", operation).observe(0.002)
+
+    def log_line() -> None:
+        fields = {"trace_id": "ab" * 16, "span_id": "cd" * 8, "route": "/play", "method": "POST",
+                  "status": 200, "duration_ms": 3.21}  # fmt: skip
+        log.line("info", "request", fields)
+
+    def best(fn: Any, n: int = 2000) -> float:
+        return 1e6 * min(timeit.repeat(fn, number=n, repeat=5, timer=time.process_time)) / n
+
+    costs = {"server_span": best(server_span), "client_span": best(client_spans)}
+    costs["metrics"] = best(round_metrics)
+    costs["log"] = best(log_line)
+    spans = kept.get_finished_spans()[-3 * 512 :]
+    costs["export"] = best(lambda: encode_line(spans), 5) / (len(spans) / 3)
+    log.close()
+    return costs
+
+
+ISOLATED = {
+    "metrics": "metrics",
+    "log": "log",
+    "server_span": "server_span",
+    "client_span": "client_span",
+    "export": "span export (JSON lines, 3 spans)",
+}
+
+
 def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     from tests.support import free_port, wait_http
 
@@ -442,6 +530,14 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             components[key] = _paired_us(full, rows[f"-{key}"])
             _print_spread(component.label, components[key], full_us)
     _print_spread("all of it: full minus bare", _paired_us(full, bare), full_us)
+    isolated = isolated_costs(tmp)
+    print(
+        "measured alone (best of 5, this process, the service's objects): "
+        + ", ".join(
+            f"{COMPONENTS[k].label if k in COMPONENTS else label} {isolated[k]:.0f} us"
+            for k, label in ISOLATED.items()
+        )
+    )
     if "-flags" in rows:
         fixed = rows["-flags"]
         with_cpu, without_cpu = (bare["cpu_ms_per_req"] / r["cpu_ms_per_req"] for r in (full, fixed))
@@ -470,6 +566,7 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         "load": [load_before[0], load_after[0]],
         "rows": rows,
         "components_us": components,
+        "isolated_us": isolated,
         "ratio_rps": full["rps"] / bare["rps"],
         "ratio_cpu": bare["cpu_ms_per_req"] / full["cpu_ms_per_req"],
     }
@@ -523,6 +620,11 @@ def _bench(args: argparse.Namespace) -> None:
             pooled = [d for r in results for d in r["components_us"].get(key, [])]
             if pooled:
                 _print_spread(component.label, pooled, full_us)
+        print("measured alone, median of the runs: " + ", ".join(
+            f"{COMPONENTS[k].label if k in COMPONENTS else label}"
+            f" {statistics.median(r['isolated_us'][k] for r in results):.0f} us"
+            for k, label in ISOLATED.items()
+        ))  # fmt: skip
     if args.json:
         print(json.dumps(results))
 
