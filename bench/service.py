@@ -112,8 +112,12 @@ COMPONENTS: dict[str, Component] = {
 
 def _run_loop(coro: Any, loop: str) -> None:
     if loop == "uvloop":
-        import uvloop
-
+        try:
+            import uvloop
+        except ImportError:
+            raise SystemExit(
+                "--loop uvloop: uvloop is not installed (not a dependency): pip install uvloop"
+            ) from None
         uvloop.run(coro)
     else:
         asyncio.run(coro)
