@@ -224,6 +224,10 @@ def test_a_blind_game_day_names_its_faults_only_at_the_end(tmp_path: Path) -> No
     truth = synthesize(tmp_path, minutes=4, gameday=GAMEDAY)
     scenario = truth.run.path / "scenario.yaml"
     scenario.write_text(scenario.read_text(encoding="utf-8") + "blind: true\n", encoding="utf-8")
+    hint = f"the {GAMEDAY.fault} keeps coming back"  # the facilitator gives too much away
+    Journal(truth.run.journal_path, "console").write(
+        "team", "hint", ts=truth.start + timedelta(seconds=150), actor="facilitator", text=hint
+    )
     written = report_run(truth.run.path)
     html = written.html.read_text(encoding="utf-8")
     before = html[: html.index('<h2 id="reveal">')]
@@ -231,6 +235,7 @@ def test_a_blind_game_day_names_its_faults_only_at_the_end(tmp_path: Path) -> No
     actions = before[before.index('<h2 id="team-actions"') :]
     assert re.search(r"the faults ended \(fault [A-Z]#6 expired at", actions)
     assert GAMEDAY.fault in html[html.index('<h2 id="reveal">') :]
+    assert "the fault A keeps coming back" in before
 
 
 def test_compare_puts_two_teams_side_by_side(tmp_path: Path) -> None:

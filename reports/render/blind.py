@@ -130,7 +130,8 @@ def _evidence(b: Blinder, e: Evidence) -> Evidence:
 
 
 def _team(b: Blinder, team: Team | None) -> Team | None:
-    """The effects' reasons name the faults that ended ("fault x#3 expired"): letters instead."""
+    """The effects' reasons name the faults that ended ("fault x#3 expired"), and what people typed (a
+    hint, a note) may name one: letters instead."""
     if team is None:
         return None
     effects = {id(e): replace(e, reason=b.text(e.reason)) for e in team.effects}
@@ -138,8 +139,15 @@ def _team(b: Blinder, team: Team | None) -> Team | None:
     def one(e: Effect | None) -> Effect | None:
         return None if e is None else effects.get(id(e), e)
 
+    state = replace(
+        team.state,
+        hints=[replace(h, text=b.text(h.text)) for h in team.state.hints],
+        notes={k: replace(n, text=b.text(n.text)) for k, n in team.state.notes.items()},
+    )
     return replace(
         team,
+        state=state,
+        timeline=[replace(r, what=b.text(r.what)) for r in team.timeline],
         effects=list(effects.values()),
         mitigation=one(team.mitigation),
         expected=[replace(x, why=b.text(x.why), effect=one(x.effect)) for x in team.expected],
