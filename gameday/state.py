@@ -338,6 +338,12 @@ class GameDayState:
     def active_faults(self) -> list[FaultRun]:
         return [f for f in self.faults if f.active]
 
+    def is_page_news(self, page_id: str, status: str) -> bool:
+        """Whether a delivery of ``page_id`` with ``status`` changes the pager: a first delivery, or the
+        resolution of a page that was firing (Alertmanager's repeats do not)."""
+        known = self.pages.get(page_id)
+        return known is None or (known.status != "resolved" and status != known.status)
+
     def hypotheses(self) -> list[Note]:
         return [n for n in self.notes.values() if n.kind == "hypothesis"]
 
@@ -363,6 +369,8 @@ class GameDayState:
         if not page_id:
             return False
         status = _text(e.get("status")) or "firing"
+        if not self.is_page_news(page_id, status):
+            return False
         known = self.pages.get(page_id)
         if known is None:
             self.pages[page_id] = Page(
@@ -379,8 +387,6 @@ class GameDayState:
                 resolved_at=e.ts if status == "resolved" else None,
             )
             return True
-        if status == known.status or known.status == "resolved":
-            return False  # a repeat of the same notification
         self.pages[page_id] = dataclasses.replace(
             known, status=status, resolved_at=e.ts if status == "resolved" else known.resolved_at
         )

@@ -57,6 +57,8 @@ class StackConfig:
     #: the webhook that receives the pages (Alertmanager's ``pager`` receiver; the game-day console's
     #: pager); None: pages are routed and shown in Alertmanager but sent nowhere
     pager_url: str | None = None
+    #: the bearer token the pager's webhook carries (the game-day console checks it); None: no header
+    pager_token: str | None = None
     #: base URL of the runbooks in the alerts' ``runbook_url``; None: this checkout's docs/runbooks
     runbooks_url: str | None = None
     #: ``fast`` (drill windows, seconds) or ``real`` (SRE-book windows) alert windows

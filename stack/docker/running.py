@@ -138,9 +138,9 @@ def _alertmanager_config(am_dir: Path, config: StackConfig, *, bridge: bool) -> 
     pager = config.pager_url
     if pager and bridge:
         pager = re.sub(r"^(https?://)(127\.0\.0\.1|localhost)(?=[:/]|$)", r"\1host.docker.internal", pager)
-    path = write_alertmanager_config(am_dir, config.alert_windows, pager)
+    path = write_alertmanager_config(am_dir, config.alert_windows, pager, config.pager_token)
     am_dir.chmod(0o755)
-    path.chmod(0o644)
+    path.chmod(0o644)  # the container's nobody reads it (the pager's token too: a loopback-only secret)
     return path
 
 

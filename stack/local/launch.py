@@ -191,7 +191,7 @@ def _alertmanager_part(
     """Alertmanager with its config in ``runs/<id>/alertmanager/``, silences and notification log in
     ``data/`` (stack/alertmanager/)."""
     am_dir = run_path / "alertmanager"
-    am_config = write_alertmanager_config(am_dir, config.alert_windows, config.pager_url)
+    am_config = write_alertmanager_config(am_dir, config.alert_windows, config.pager_url, config.pager_token)
     listen = f"{config.host}:{ports['alertmanager']}"
     url = urls["alertmanager"]
     argv = alertmanager_argv(am_bin, config=am_config, data=am_dir / "data", listen=listen, url=url)
