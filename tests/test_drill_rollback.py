@@ -129,6 +129,43 @@ def test_signal_mid_fault_reverts_everything_and_exits_2(env: DrillEnv, sig: sig
     assert journal_events(run, "run", "aborted")
 
 
+def test_a_live_drill_owns_its_faults_and_its_stack(env: DrillEnv) -> None:
+    """Another drill, ``chaos revert --all`` and every drill's leftover cleanup touch only faults whose
+    owner is gone; a second drill on a busy stack is refused in one line naming the owner."""
+    env.healthy()
+    proc = env.start("drill", str(env.scenario("owner", LONG.format(name="owner"))), "--quiet")
+    try:
+        wait_for(lambda: injected_all(env, "owner", 4, proc), 40, "4 faults injected")
+        run = env.latest_run("owner")
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["owner"]["pid"] == proc.pid and manifest["owner"]["run_id"] == run.name
+        done = env.run("chaos", "revert", "--all")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"pid {proc.pid}" in done.stdout and run.name in done.stdout, done.stdout
+        assert "reverted" not in done.stdout
+        runs_before = sorted(env.runs.iterdir())
+        second = env.run("drill", str(env.scenario("second", LONG.format(name="second"))), "--quiet")
+        assert second.returncode == 2, second.stdout + second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("crashlab: error: the local stack is busy"), lines
+        assert f"pid {proc.pid}" in lines[0] and run.name in lines[0]
+        assert sorted(env.runs.iterdir()) == runs_before  # refused before it made a run directory
+        # the owner's faults are still in place, and nobody but the owner journaled a revert
+        assert len(env.faults("game")["game"]) == 1 and not running(handles(run)["pause"]["pid"])
+        assert not [e for e in journal_events(run, "fault") if e.source != "runner"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 2
+    finally:
+        stop(proc)
+    assert_nothing_injected(env, run)
+    assert {e.get("fault") for e in journal_events(run, "fault", "reverted")} == {
+        "errs",
+        "slow",
+        "pause",
+        "hog",
+    }
+
+
 def test_sigkill_leaves_leftovers_that_chaos_revert_all_removes(env: DrillEnv) -> None:
     env.healthy()
     proc = env.start("drill", str(env.scenario("killed", LONG.format(name="killed"))), "--quiet")
@@ -155,6 +192,10 @@ def test_sigkill_leaves_leftovers_that_chaos_revert_all_removes(env: DrillEnv) -
     assert_nothing_injected(env, run)
     again = env.run("chaos", "revert", "--all")
     assert again.returncode == 0 and "no leftover faults" in again.stdout
+    # the killed run never ended: the cleanup that found its owner gone says so
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["verdict"] == "incomplete", manifest.get("verdict")
+    assert f"pid {manifest['owner']['pid']}" in manifest["reason"]
 
 
 def test_sigkill_leftovers_are_removed_by_the_next_drill(env: DrillEnv) -> None:
