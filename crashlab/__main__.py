@@ -1,3 +1,3 @@
-from crashlab.cli import main
+from crashlab.entry import main
 
 main()

@@ -7,7 +7,6 @@ list of click commands, and must not import Locust (gevent monkey-patching) at i
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import tempfile
@@ -16,12 +15,24 @@ from pathlib import Path
 
 import click
 
+from chaos.cli import COMMANDS as CHAOS_COMMANDS
 from crashlab import __version__
 from crashlab.doctor import doctor
 from crashlab.errors import CrashlabError
 from crashlab.timeutil import utcnow
+from reports.cli import COMMANDS as REPORT_COMMANDS
+from service.cli import COMMANDS as SERVICE_COMMANDS
+from stack.cli import COMMANDS as STACK_COMMANDS
+from stack.k8s.cli import COMMANDS as K8S_COMMANDS
 
-AREAS = ("service.cli", "stack.cli", "stack.k8s.cli", "chaos.cli", "reports.cli")
+#: every area's commands, in the order ``crashlab --help`` lists them
+AREAS: list[list[click.Command]] = [
+    SERVICE_COMMANDS,
+    STACK_COMMANDS,
+    K8S_COMMANDS,
+    CHAOS_COMMANDS,
+    REPORT_COMMANDS,
+]
 
 
 #: exit codes of every command (README, "Exit codes"); a command may document its own 0/1/2 meaning
@@ -118,19 +129,9 @@ def cli() -> None:
     """crashlab: chaos drills from fault to impact to detection to a written post-mortem."""
 
 
-def _register() -> None:
-    for name in AREAS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        for command in getattr(module, "COMMANDS", []):
-            cli.add_command(command)
-
-
-_register()
+for _commands in AREAS:
+    for _command in _commands:
+        cli.add_command(_command)
 cli.add_command(doctor)
 
 

@@ -25,7 +25,7 @@ def _timed_out(what: str, timeout_s: float, last: object) -> WaitTimeout:
     return WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what} (last: {last!r})")
 
 
-def wait_until(check: Callable[[], T], timeout_s: float, what: str, *, every_s: float = 0.1) -> T:
+def wait_until(check: Callable[[], T | None], timeout_s: float, what: str, *, every_s: float = 0.1) -> T:
     """Call ``check`` every ``every_s`` until it returns something truthy; return that value."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -38,7 +38,7 @@ def wait_until(check: Callable[[], T], timeout_s: float, what: str, *, every_s: 
 
 
 async def wait_until_async(
-    check: Callable[[], Awaitable[T]], timeout_s: float, what: str, *, every_s: float = 0.1
+    check: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, *, every_s: float = 0.1
 ) -> T:
     """:func:`wait_until` for a coroutine ``check``; sleeps on the event loop between calls."""
     deadline = time.monotonic() + timeout_s

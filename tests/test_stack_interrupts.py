@@ -73,7 +73,7 @@ def test_up_killed_right_after_spawning_the_supervisor_leaves_a_visible_stack(tm
     try:
         wait_until(lambda: spec_written(runs), 120, "the supervisor spec", every_s=0.005)
         proc.kill()  # between writing the spec (just before the spawn) and the supervisor's first answer
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
         # whatever runs now is a stack the state file names, so status and down see it
         wait_until(
             lambda: not started_by(runs) or read_state(tmp_path / "state" / "stack.json"),

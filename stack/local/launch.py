@@ -1,15 +1,16 @@
 """``stack.local.up``: bring a local stack up (odds, game, Prometheus, Alertmanager under one supervisor).
 
-Steps: refuse if a stack already runs; find the ``prometheus`` (and Alertmanager) binary; choose and
-check loopback ports; write the services' flag file (``stack.switches``), the Prometheus and
-Alertmanager configs, rules and targets into the run directory; write the supervisor spec; start the
-detached supervisor; wait until every part is healthy. On any failure everything started so far is
-stopped before the :class:`StackError` is raised.
+Steps: claim the state file (refused if a stack already runs or is being started); find the
+``prometheus`` (and Alertmanager) binary; choose and check loopback ports; write the services' flag
+file (``stack.switches``), the Prometheus and Alertmanager configs, rules and targets into the run
+directory; write the supervisor spec; start the detached supervisor, which replaces the claim with
+its state before it starts anything (``stack.local.state``); wait until every part is healthy. On any
+failure or interrupt the claim is given up and everything started so far is stopped before the error
+is raised; a launcher killed outright leaves nothing running, or a stack its state file names.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -17,17 +18,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from crashlab import binaries
 from crashlab.journal import Journal
 from crashlab.timeutil import iso, utcnow
+from crashlab.waits import WaitTimeout, wait_until
 from stack.alertmanager.config import write_config as write_alertmanager_config
 from stack.alertmanager.server import alertmanager_argv, alertmanager_binary
 from stack.local.ports import allocate
-from stack.local.running import LocalStack, stop_supervisor
+from stack.local.running import LocalStack, last_line, stop_supervisor
 from stack.local.spec import PartSpec, RestartSpec, SupervisorSpec, write_spec
-from stack.local.state import StackState, read_state, remove_state, state_path, write_state
+from stack.local.state import (
+    StackState,
+    claim_state,
+    give_up_claim,
+    process_alive,
+    read_state,
+    remove_state,
+    state_lock,
+    state_path,
+)
 from stack.prometheus.config import write_alertmanager, write_config, write_target
 from stack.runtime import SERVICES, StackConfig, StackError
 from stack.switches import service_env, write_flag_file
@@ -55,20 +64,35 @@ def up(
     if config.runtime != "local":
         raise StackError(f"stack: stack.local cannot run the {config.runtime!r} runtime")
     state_file = (state_file or state_path()).absolute()
-    existing = read_state(state_file)
-    if existing is not None:
-        if existing.supervisor_alive():
-            raise StackError(
-                f"stack: a local stack is already running (supervisor pid {existing.supervisor_pid}, "
-                f"run {existing.run_id}, state {state_file}); run `crashlab down` first"
-            )
-        remove_state(state_file)
+    run_path = config.run_dir.path.absolute()
+    claim_state(state_file, str(run_path))
+    try:
+        return _start(config, commands, state_file, run_path)
+    except BaseException:
+        _abandon(state_file, run_path)
+        raise
+
+
+def _abandon(state_file: Path, run_path: Path) -> None:
+    """Undo a start that failed or was interrupted: the claim given up (a supervisor that has not taken
+    it over exits by itself), a supervisor that has stopped with everything it runs."""
+    state = give_up_claim(state_file, str(run_path))
+    if state is not None:
+        stop_supervisor(state)
+        with state_lock(state_file):
+            current = read_state(state_file)
+            if current is not None and current.supervisor_pid == state.supervisor_pid:
+                remove_state(state_file)
+
+
+def _start(
+    config: StackConfig, commands: Mapping[str, Sequence[str]] | None, state_file: Path, run_path: Path
+) -> LocalStack:
     prom_bin = prometheus_binary() if config.with_prometheus else None
     am_bin = alertmanager_binary() if prom_bin and config.with_alertmanager else None
     parts = ("odds", "game", *(("prometheus",) if prom_bin else ()), *(("alertmanager",) if am_bin else ()))
     ports = allocate(config.host, config.ports, (*parts, "supervisor"))
     run_dir = config.run_dir
-    run_path = run_dir.path.absolute()
     for sub in (run_dir.logs, run_dir.traces, run_dir.prometheus):
         sub.mkdir(parents=True, exist_ok=True)
     host = config.host
@@ -116,34 +140,20 @@ def up(
         parts=specs,
         admin_token=token,
         alerts_url=urls.get("prometheus"),
+        state_file=str(state_file),
+        ports=ports,
+        urls=urls,
+        started_at=iso(utcnow()),
     )
     spec_path = run_path / "supervisor.json"
     write_spec(spec, spec_path)
     pid = _spawn_supervisor(spec_path)
-    state = StackState(
-        supervisor_pid=pid,
-        supervisor_create_time=_create_time(pid),
-        pgid=_pgid(pid),
-        run_id=run_dir.run_id,
-        run_path=str(run_path),
-        ports=ports,
-        urls=urls,
-        health_urls={p.name: p.health_url for p in specs} | {"supervisor": urls["supervisor"] + "/healthz"},
-        admin_token=token,
-        started_at=iso(utcnow()),
-    )
-    stack = LocalStack(state, state_file)
-    try:
-        write_state(state, state_file)
-        journal = Journal(run_dir.journal_path, source="stack")
-        journal.write("stack", "up", runtime="local", parts=urls, supervisor_pid=pid)
-        stack.wait_healthy(config.health_timeout_s)
-        journal.write("stack", "healthy", runtime="local", parts=urls)
-        run_dir.update_manifest(runtime="local", ports=ports, urls=urls)
-    except BaseException:
-        stop_supervisor(state)
-        remove_state(state_file)
-        raise
+    stack = LocalStack(_recorded_state(state_file, pid, run_path), state_file)
+    journal = Journal(run_dir.journal_path, source="stack")
+    journal.write("stack", "up", runtime="local", parts=stack.urls, supervisor_pid=pid)
+    stack.wait_healthy(config.health_timeout_s)
+    journal.write("stack", "healthy", runtime="local", parts=stack.urls)
+    run_dir.update_manifest(runtime="local", ports=ports, urls=stack.urls)
     return stack
 
 
@@ -260,15 +270,21 @@ def _spawn_supervisor(spec_path: Path) -> int:
     return int(out)
 
 
-def _create_time(pid: int) -> float:
-    try:
-        return float(psutil.Process(pid).create_time())
-    except psutil.Error:
-        raise StackError(f"supervisor: pid {pid} exited right after it started; see its log") from None
+def _recorded_state(state_file: Path, pid: int, run_path: Path, timeout_s: float = 30.0) -> StackState:
+    """The state the supervisor ``pid`` wrote in place of the claim (its first act after detaching)."""
+    log = run_path / "logs" / "supervisor.log"
 
+    def recorded() -> StackState | None:
+        state = read_state(state_file)
+        if state is not None and state.supervisor_pid == pid:
+            return state
+        if not process_alive(pid):
+            raise StackError(f"supervisor: exited during start-up: {last_line(log)} (log: {log})")
+        return None
 
-def _pgid(pid: int) -> int:
     try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        raise StackError(f"supervisor: pid {pid} exited right after it started; see its log") from None
+        return wait_until(
+            recorded, timeout_s, f"the supervisor to record itself in {state_file}", every_s=0.01
+        )
+    except WaitTimeout as exc:
+        raise StackError(f"supervisor: {exc}; see {log}") from None

@@ -54,6 +54,13 @@ class SupervisorSpec(BaseModel):
     parts: list[PartSpec]
     #: the stack's admin token: the control endpoints (restart, memory limit) need it
     admin_token: str = ""
+    #: the state file the launcher claimed: the supervisor replaces the claim with its state (or exits
+    #: when the claim is gone); None: no state file (tests of the supervisor alone)
+    state_file: str | None = None
+    #: every part's port and URL (the state file records them), and when the start began
+    ports: dict[str, int] = {}
+    urls: dict[str, str] = {}
+    started_at: str = ""
     #: Prometheus base URL whose alerts the supervisor journals (``alert firing|resolved``); None: none
     alerts_url: str | None = None
     #: seconds between SIGTERM and SIGKILL when stopping a child

@@ -45,6 +45,7 @@ from stack.alerts import AlertJournal, alerts_url
 from stack.local.exits import ExitInfo, backoff_s, classify_exit, should_restart
 from stack.local.metrics import SupervisorMetrics
 from stack.local.spec import PartSpec, SupervisorSpec, read_spec
+from stack.local.state import state_of, take_over_claim
 
 #: consecutive failed health probes before a healthy part is called unhealthy
 UNHEALTHY_AFTER = 3
@@ -531,6 +532,13 @@ def _daemonize(log_path: Path) -> None:
     os.close(log_fd)
 
 
+def _take_over(spec: SupervisorSpec, state_file: Path) -> bool:
+    """Before anything starts: name this supervisor in the state file, in place of its launcher's
+    claim, so no stack ever runs that ``status`` and ``down`` cannot see."""
+    me = psutil.Process()
+    return take_over_claim(state_of(spec, me.pid, me.create_time(), os.getpgid(0)), state_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.local.supervisor")
     parser.add_argument("spec", type=Path)
@@ -539,6 +547,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = read_spec(args.spec)
     if args.daemon:
         _daemonize(Path(spec.run_path) / "logs" / "supervisor.log")
+    if spec.state_file is not None and not _take_over(spec, Path(spec.state_file)):
+        print(
+            f"crashlab supervisor: {spec.state_file} no longer holds this start's claim (the launcher "
+            "gave up); not starting",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     try:
         asyncio.run(serve(spec))
     except OSError as exc:
