@@ -64,9 +64,10 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, name: str, root: Path | None = None) -> RunDir:
+    def create(cls, name: str, root: Path | None = None, run_id: str | None = None) -> RunDir:
+        """A new run directory ``<root>/<run_id>`` (default: a new id for ``name``)."""
         base = runs_root(root)
-        path = base / new_run_id(name)
+        path = base / (run_id or new_run_id(name))
         run = cls(path)
         for sub in (path, run.locust, run.logs, run.traces, run.prometheus, run.report):
             sub.mkdir(parents=True, exist_ok=True)

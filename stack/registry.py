@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from stack.capabilities import Capability
 from stack.runtime import Stack, StackConfig, StackError
+from stack.statefile import state_file
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class Runtime:
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    @property
+    def lease_path(self) -> Path:
+        """The lease a drill holds on this runtime's stack while it uses it (crashlab.lease)."""
+        return state_file(f"{self.name}-stack.lease")
 
 
 def _local() -> Driver:

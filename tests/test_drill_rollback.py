@@ -15,6 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
+from crashlab.waits import wait_until
+from stack.local.state import read_state
 from tests.helpers_drill import DrillEnv, drill_env, journal_events, wait_for
 
 LONG = """
@@ -266,14 +268,14 @@ def test_sigint_while_the_drill_brings_its_stack_up_still_takes_it_down(tmp_path
     path = own.scenario("early", LONG.format(name="early"))
     proc = own.start("drill", str(path), "--quiet")
     try:
-        wait_for(lambda: (tmp_path / "state" / "stack.json").exists(), 30, "the drill's stack to start")
-        state = json.loads((tmp_path / "state" / "stack.json").read_text())
+        # the state file names the supervisor (before that, it holds the launcher's claim)
+        state = wait_until(lambda: read_state(tmp_path / "state" / "stack.json"), 30, "the drill's stack")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 2
     finally:
         stop(proc)
     assert not (tmp_path / "state" / "stack.json").exists()
-    assert not running(state["supervisor_pid"])
+    assert not running(state.supervisor_pid)
     run = own.latest_run("early")
     assert json.loads((run / "manifest.json").read_text())["verdict"] == "aborted"
     assert journal_events(run, "stack", "down")

@@ -1,13 +1,15 @@
 """Leftover cleanup: ``crashlab chaos revert --all`` and the start of every drill revert the faults
 that a killed runner left injected, using the journals under the runs folder and the running
-stack's admin token (state file)."""
+stack's admin token (state file). Only faults whose owner is gone: a running drill's faults are its
+own (the lease on its run directory), and the cleanup says whose they are."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.faults import FaultContext
-from chaos.runner.rollback import Leftover, find_leftovers, revert_leftovers
+from chaos.runner.rollback import Leftover, OwnedRun, mark_incomplete, revert_leftovers, scan_runs
 from stack import registry
 from stack.capabilities import NetworkNamespaces, SignalsProcesses
 from stack.runtime import Stack
@@ -31,8 +33,29 @@ def context_for(stack: Stack | None) -> FaultContext:
     return ctx
 
 
-async def revert_all_leftovers(runs_root: Path, stack: Stack | None = None) -> list[tuple[Leftover, str]]:
-    leftovers = find_leftovers(runs_root)
-    if not leftovers:
-        return []
-    return await revert_leftovers(leftovers, context_for(stack if stack is not None else running_stack()))
+@dataclass
+class Cleanup:
+    """What the leftover cleanup did: the faults of dead owners it reverted (with each outcome), the
+    runs of live owners it left alone, the runs it found killed (now marked incomplete)."""
+
+    reverted: list[tuple[Leftover, str]] = field(default_factory=list)
+    owned: list[OwnedRun] = field(default_factory=list)
+    incomplete: list[Path] = field(default_factory=list)
+
+
+async def revert_all_leftovers(runs_root: Path, stack: Stack | None = None) -> Cleanup:
+    """Revert the faults whose owner is gone; leave a live owner's alone; mark killed runs incomplete."""
+    scan = scan_runs(runs_root)
+    done = Cleanup(owned=scan.owned, incomplete=scan.incomplete)
+    for run in scan.incomplete:
+        mark_incomplete(run)
+    if scan.leftovers:
+        ctx = context_for(stack if stack is not None else running_stack())
+        done.reverted = await revert_leftovers(scan.leftovers, ctx)
+    return done
+
+
+def owned_line(owned: OwnedRun) -> str:
+    """``<run>: faults a, b belong to drill x (pid N, run R), still running: left alone``"""
+    faults = ", ".join(owned.faults)
+    return f"{owned.run.name}: {faults} belong to {owned.owner}, still running: left alone"

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from chaos.faults import registry
-from chaos.runner.cleanup import revert_all_leftovers
+from chaos.runner.cleanup import owned_line, revert_all_leftovers
 from chaos.runner.drill import Drill, DrillOptions, DrillResult
 from chaos.runner.errors import DrillError
 from crashlab.rundir import runs_root
@@ -127,14 +127,17 @@ def chaos_group() -> None:
 @click.option("--all", "all_", is_flag=True, required=True, help="revert every leftover fault of every run")
 @click.option("--runs-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
 def revert_command(all_: bool, runs_dir: Path | None) -> None:
-    """Revert the faults that a killed drill left injected (found from the runs' journals)."""
+    """Revert the faults that a killed drill left injected (found from the runs' journals). A running
+    drill's faults are its own: they are named, never touched."""
     root = runs_root(runs_dir)
-    results = asyncio.run(revert_all_leftovers(root))
-    if not results:
+    done = asyncio.run(revert_all_leftovers(root))
+    for owned in done.owned:
+        click.echo(owned_line(owned))
+    if not done.reverted:
         click.echo(f"no leftover faults under {root}")
         return
     failed = 0
-    for left, outcome in results:
+    for left, outcome in done.reverted:
         click.echo(f"{left.journal.parent.name}: {left.name} ({left.fault_type} -> {left.target}): {outcome}")
         failed += outcome.startswith("failed")
     if failed:

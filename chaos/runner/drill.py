@@ -38,7 +38,7 @@ from chaos.load.process import LoadProcess
 from chaos.plan import Plan, plan
 from chaos.runner import events as ev
 from chaos.runner import guardrails as guards
-from chaos.runner.cleanup import context_for, revert_all_leftovers
+from chaos.runner.cleanup import context_for, owned_line, revert_all_leftovers
 from chaos.runner.errors import DrillError
 from chaos.runner.events import EventBus
 from chaos.runner.journal_observer import JournalObserver
@@ -47,16 +47,17 @@ from chaos.runner.preflight import check_plan, load_settings, plan_lines
 from chaos.runner.probes import run_probe
 from chaos.runner.progress import Progress
 from chaos.runner.rollback import Rollback
-from chaos.runner.stacks import DrillStack, acquire
+from chaos.runner.stacks import DrillStack, acquire, lease_stack
 from chaos.runner.timeline import run_timeline, sleep_until
 from chaos.scenario import load_scenario
 from chaos.scenario.model import HttpProbe, PromQLProbe, Scenario
 from crashlab import __version__
 from crashlab.errors import CrashlabError
 from crashlab.journal import Journal, read_journal
+from crashlab.lease import RUN_LOCK, Lease, Owner
 from crashlab.ports import free_port
 from crashlab.prometheus import Prometheus
-from crashlab.rundir import RunDir, runs_root
+from crashlab.rundir import RunDir, new_run_id, runs_root
 from crashlab.timeutil import iso, utcnow
 from crashlab.waits import WaitTimeout, wait_until_async
 from stack.capabilities import ScrapeTargets
@@ -207,8 +208,19 @@ class Drill:
 
     # --- the drill ----------------------------------------------------------------------------
     async def _execute(self, the_plan: Plan) -> DrillResult:
+        """The drill owns its run and the stack it uses, each by a lease (:mod:`crashlab.lease`) held
+        until it ends: a stack another live drill holds is refused before anything is created, naming
+        that drill; a leftover cleanup never reverts the faults of a run whose owner still runs."""
         scenario = the_plan.scenario
-        run = RunDir.create(scenario.name, runs_root(self.options.runs_dir))
+        run_id = new_run_id(scenario.name)
+        me = Owner.me(run_id, f"drill {scenario.name}")
+        with lease_stack(scenario.target.runtime, me):
+            run = RunDir.create(scenario.name, runs_root(self.options.runs_dir), run_id=run_id)
+            with Lease.acquire(run.path / RUN_LOCK, me):
+                return await self._lifetime(the_plan, run, me)
+
+    async def _lifetime(self, the_plan: Plan, run: RunDir, me: Owner) -> DrillResult:
+        scenario = the_plan.scenario
         result = DrillResult("aborted", run)
         async with AsyncExitStack() as lifetime:
             bus = EventBus()
@@ -219,9 +231,9 @@ class Drill:
             metrics = RunnerMetrics(scenario.name, run.run_id)
             lifetime.callback(metrics.close)
             bus.subscribe(metrics)
-            run.update_manifest(**self._manifest(the_plan, run, metrics.url))
+            run.update_manifest(**self._manifest(the_plan, run, metrics.url), owner=me.to_json())
             drill = _Drill(the_plan, run, bus, metrics.url)
-            bus.emit(ev.DrillStarted(scenario.name, run.run_id, the_plan.total_s, the_plan.speed))
+            bus.emit(ev.DrillStarted(scenario.name, run.run_id, the_plan.total_s, the_plan.speed, me.pid))
             lifetime.callback(bus.emit, ev.PhaseEnded("teardown"))
             try:
                 await self._drill(drill, lifetime, result)
@@ -301,7 +313,9 @@ class Drill:
     async def _drill(self, drill: _Drill, lifetime: AsyncExitStack, result: DrillResult) -> None:
         drill.enter("setup")
         cleaned = await revert_all_leftovers(runs_root(self.options.runs_dir))
-        for left, outcome in cleaned:
+        for theirs in cleaned.owned:
+            self.console.print(f"leftover check: {owned_line(theirs)}", highlight=False, markup=False)
+        for left, outcome in cleaned.reverted:
             self.console.print(
                 f"leftover {left.name} ({left.fault_type}) from {left.journal.parent.name}: {outcome}"
             )

@@ -19,6 +19,8 @@ class DrillStarted:
     run_id: str
     total_s: float
     speed: float
+    #: the runner's PID (the run's owner)
+    pid: int | None = None
 
 
 @dataclass(frozen=True)

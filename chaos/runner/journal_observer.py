@@ -50,6 +50,7 @@ class JournalObserver:
                     run_id=event.run_id,
                     speed=event.speed,
                     total_s=event.total_s,
+                    pid=event.pid,
                 )
             case ev.DrillEnded():
                 j.write(

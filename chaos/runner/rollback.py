@@ -1,5 +1,6 @@
 """Rollback: every injected fault is remembered with its handle and reverted on every exit path;
-leftovers of a runner that died (SIGKILL) are found from the journals and reverted.
+leftovers of a runner that died (SIGKILL) are found from the journals and reverted; a live runner's
+faults are its own (its run's lease, ``runs/<id>/owner.lock``) and nobody else reverts them.
 
 The journal is the ledger: each ``fault injected`` event carries the handle, each ``fault
 reverted`` / ``expired`` closes it. :func:`find_leftovers` lists the injected faults that no later
@@ -23,7 +24,9 @@ from chaos.runner import events as ev
 from chaos.runner.events import EventBus
 from chaos.runner.journal_observer import write_fault_failed, write_fault_reverted
 from crashlab.faultkinds import MAX_TTL_S
-from crashlab.journal import Journal, read_journal
+from crashlab.journal import Journal, JournalEvent, read_journal
+from crashlab.lease import Owner, run_owner
+from crashlab.rundir import ManifestError, RunDir
 from crashlab.timeutil import utcnow
 
 log = logging.getLogger("crashlab.drill")
@@ -129,11 +132,35 @@ class Leftover:
         return utcnow() > self.injected_at + timedelta(seconds=self.ttl_s)
 
 
-def find_leftovers(runs_root: Path) -> list[Leftover]:
-    """Faults injected in any run under ``runs_root`` and never reverted, expired or cleaned up."""
-    leftovers: list[Leftover] = []
+@dataclass(frozen=True)
+class OwnedRun:
+    """A run whose owner (its drill) still runs, with the faults it holds: nobody else touches them."""
+
+    run: Path
+    owner: Owner
+    faults: tuple[str, ...]
+
+
+@dataclass
+class RunsScan:
+    """What the leftover cleanup found under a runs folder."""
+
+    #: faults of runs whose owner is gone, never reverted or expired
+    leftovers: list[Leftover] = field(default_factory=list)
+    #: runs whose owner is alive and holds faults
+    owned: list[OwnedRun] = field(default_factory=list)
+    #: runs that started and never ended, whose owner is gone (a killed runner)
+    incomplete: list[Path] = field(default_factory=list)
+
+
+def scan_runs(runs_root: Path) -> RunsScan:
+    """Every run under ``runs_root`` whose journal changed within the longest TTL: its open faults (a
+    ``fault injected`` that no later event closed) are leftovers only when the run's owner is gone
+    (:func:`crashlab.lease.run_owner`), like Chaos Mesh's finalizers keep an experiment's faults until
+    the experiment itself is gone; a live owner's are listed as owned and left alone."""
+    scan = RunsScan()
     if not runs_root.is_dir():
-        return leftovers
+        return scan
     horizon = time.time() - MAX_TTL_S - 60
     for run in sorted(runs_root.iterdir()):
         journal = run / "journal.jsonl"
@@ -141,28 +168,65 @@ def find_leftovers(runs_root: Path) -> list[Leftover]:
             continue
         if journal.stat().st_mtime < horizon:
             continue  # written before the longest TTL: every fault in it has ended by itself
-        open_faults: dict[str, Leftover] = {}
-        for event in read_journal(journal):
-            if event.type != "fault":
+        events = read_journal(journal)
+        open_faults = _open_faults(journal, events)
+        owner = run_owner(run)
+        if owner is not None:
+            if open_faults:
+                scan.owned.append(OwnedRun(run, owner, tuple(open_faults)))
+            continue
+        scan.leftovers.extend(open_faults.values())
+        runs = [e.event for e in events if e.type == "run"]
+        if "started" in runs and not {"ended", "aborted", "incomplete"} & set(runs):
+            scan.incomplete.append(run)
+    return scan
+
+
+def _open_faults(journal: Path, events: list[JournalEvent]) -> dict[str, Leftover]:
+    open_faults: dict[str, Leftover] = {}
+    for event in events:
+        if event.type != "fault":
+            continue
+        name = str(event.get("fault"))
+        if event.event == "injected":
+            fault_type = str(event.get("fault_type"))
+            if fault_type in registry.CATALOGUE and not registry.get(fault_type).revertible:
                 continue
-            name = str(event.get("fault"))
-            if event.event == "injected":
-                fault_type = str(event.get("fault_type"))
-                if fault_type in registry.CATALOGUE and not registry.get(fault_type).revertible:
-                    continue
-                open_faults[name] = Leftover(
-                    journal,
-                    name,
-                    fault_type,
-                    str(event.get("target")),
-                    dict(event.get("handle") or {}),
-                    event.ts,
-                    float(event.get("ttl_s") or 3600),
-                )
-            elif event.event in ("reverted", "expired"):
-                open_faults.pop(name, None)
-        leftovers.extend(open_faults.values())
-    return leftovers
+            open_faults[name] = Leftover(
+                journal,
+                name,
+                fault_type,
+                str(event.get("target")),
+                dict(event.get("handle") or {}),
+                event.ts,
+                float(event.get("ttl_s") or 3600),
+            )
+        elif event.event in ("reverted", "expired"):
+            open_faults.pop(name, None)
+    return open_faults
+
+
+def find_leftovers(runs_root: Path) -> list[Leftover]:
+    """Faults injected in a run under ``runs_root`` whose owner is gone, never reverted or expired."""
+    return scan_runs(runs_root).leftovers
+
+
+def mark_incomplete(run: Path) -> None:
+    """Record that a run's runner died before the run ended: ``run incomplete`` in its journal and
+    ``verdict: incomplete`` in its manifest (unless it already has a verdict)."""
+    rundir = RunDir(run)
+    try:
+        manifest: dict[str, Any] | None = rundir.read_manifest()
+    except (ManifestError, OSError):
+        manifest = None  # unreadable: the journal still says it
+    owner = Owner.from_json(manifest.get("owner")) if manifest is not None else None
+    who = f"its runner (pid {owner.pid})" if owner is not None else "its runner"
+    reason = f"{who} ended before the run did: no `run ended` in its journal"
+    Journal(rundir.journal_path, source="revert").write(
+        "run", "incomplete", run_id=rundir.run_id, verdict="incomplete", reason=reason
+    )
+    if manifest is not None and not manifest.get("verdict"):
+        rundir.update_manifest(verdict="incomplete", reason=reason)
 
 
 async def revert_leftovers(leftovers: list[Leftover], ctx: FaultContext) -> list[tuple[Leftover, str]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from chaos.runner.errors import DrillError
 from chaos.scenario.model import Target
+from crashlab.lease import Lease, LeaseBusy, Owner
 from crashlab.rundir import RunDir
 from stack import registry
 from stack.runtime import RestartPolicy, Stack, StackConfig
@@ -46,6 +47,20 @@ class DrillStack:
     stack: Stack
     #: True when this drill brought the stack up (so it takes it down at the end)
     owned: bool
+
+
+def lease_stack(runtime: str, owner: Owner) -> Lease:
+    """The runtime's stack lease for this drill (until it ends); a :class:`DrillError` naming the drill
+    that holds it (one line: the stack is busy)."""
+    try:
+        return Lease.acquire(registry.get(runtime).lease_path, owner, what=f"the {runtime} stack")
+    except LeaseBusy as exc:
+        holder = exc.holder
+        stop = f", or stop it (kill -INT {holder.pid})" if holder is not None and holder.pid else ""
+        raise DrillError(
+            f"the {runtime} stack is busy: {holder or 'another process'} is using it; "
+            f"wait for it to end{stop}"
+        ) from None
 
 
 def attach(target: Target) -> DrillStack | None:
