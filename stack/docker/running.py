@@ -485,6 +485,9 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
         observer_create_time=observer.create_time(),
         started_at=iso(utcnow()),
     )
+    # recorded before compose starts anything: a launcher killed from here on leaves a stack that
+    # `crashlab status|down --runtime docker` see
+    write_state(state, state_file)
     stack = DockerStack(state, state_file)
     wait_s = int(max(config.health_timeout_s, 30))
     try:
@@ -502,11 +505,9 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
                     f"{name}: {urls[name]}/readyz does not answer 200 although its container is healthy"
                 )
     except BaseException:
-        write_state(state, state_file)
         with contextlib.suppress(DockerError):
             stack.down()
         raise
-    write_state(state, state_file)
     journal.write("stack", "up", runtime="docker", parts=urls, project=options.project)
     journal.write("stack", "healthy", runtime="docker", parts=urls)
     run.update_manifest(
