@@ -2,7 +2,9 @@
 
 Areas: ``service.cli`` (serve), ``stack.cli`` (up, down, status), ``chaos.cli`` (validate, drill,
 chaos), ``reports.cli`` (report, compare, runs). An area's ``cli`` module exposes ``COMMANDS``, a
-list of click commands, and must not import Locust (gevent monkey-patching) at import time.
+list of click commands, and must not import Locust (gevent monkey-patching) at import time; a new
+area's commands are imported below and listed in :data:`AREAS`. The console script is
+:mod:`crashlab.entry` (a Ctrl-C while these imports run ends quietly).
 """
 
 from __future__ import annotations
