@@ -360,3 +360,19 @@ def test_pager_token_config_passes_amtool(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert path.stat().st_mode & 0o777 == 0o600
     assert "credentials: pager-token" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("listen", "hosts", "pager"),
+    [
+        ("127.0.0.1", ["127.0.0.1"], "127.0.0.1"),
+        ("127.0.0.2", ["127.0.0.2"], "127.0.0.2"),
+        ("0.0.0.0", ["0.0.0.0"], "127.0.0.1"),
+        ("192.0.2.10", ["192.0.2.10", "127.0.0.1"], "127.0.0.1"),
+        ("::1", ["::1"], "::1"),
+    ],
+)
+def test_a_room_address_also_serves_loopback_for_the_pager(listen: str, hosts: list[str], pager: str) -> None:
+    from gameday.console.serve import pager_host, team_hosts
+
+    assert team_hosts(listen) == hosts and pager_host(listen) == pager

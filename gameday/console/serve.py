@@ -44,7 +44,13 @@ def _is_loopback_or_any(host: str) -> bool:
         return False
 
 
-def _pager_host(listen: str) -> str:
+def team_hosts(listen: str) -> list[str]:
+    """Where the team site listens: ``listen``, and 127.0.0.1 too when ``listen`` covers no loopback
+    address (Alertmanager, on loopback, posts the pages there)."""
+    return [listen] if _is_loopback_or_any(listen) else [listen, LOOPBACK]
+
+
+def pager_host(listen: str) -> str:
     """Where Alertmanager (on loopback) reaches the team site: ``listen`` when it is a loopback address,
     else 127.0.0.1 (a wildcard covers it; another address gets a loopback site of its own)."""
     try:
@@ -105,15 +111,14 @@ async def serving(
     console: Console, *, listen: str = LOOPBACK, team_port: int = 0, facilitator_port: int = 0
 ) -> AsyncIterator[Sites]:
     """Serve both consoles until the block ends."""
-    hosts = [listen] if _is_loopback_or_any(listen) else [listen, LOOPBACK]
-    team, team_port = await _start(team_app(console), hosts, team_port)
+    team, team_port = await _start(team_app(console), team_hosts(listen), team_port)
     try:
         facilitator, facilitator_port = await _start(facilitator_app(console), [LOOPBACK], facilitator_port)
         try:
             yield Sites(
                 team_url=_url(listen, team_port),
                 facilitator_url=_url(LOOPBACK, facilitator_port),
-                pager_url=f"{_url(_pager_host(listen), team_port)}hooks/alertmanager",
+                pager_url=f"{_url(pager_host(listen), team_port)}hooks/alertmanager",
                 team_port=team_port,
                 facilitator_port=facilitator_port,
             )

@@ -243,7 +243,9 @@
         team ? el("button", { type: "button", class: "flip", disabled: flag.unavailable ? "" : null,
           "data-switch": name, "data-to": on ? "false" : "true", text: on ? "turn off" : "turn on" }) : null)));
     } else box.replaceChildren();
-    $("other-actions").replaceChildren(...view.actions.filter((a) => a.name !== "flag").map((a) => actionForm(a)));
+    // the switches panel stands for ``flag`` when there are switches to show; else it is listed as the others
+    const others = view.actions.filter((a) => a.name !== "flag" || !switches.length);
+    $("other-actions").replaceChildren(...others.map((a) => actionForm(a)));
     setList($("done"), view.done.slice().reverse().map((d) => el("li", { class: `done-item ${d.result}` },
       el("time", { datetime: d.at, text: hms(d.at) }), " ",
       el("span", { text: describe({ ...d, event: "action" }) }), " ",
@@ -257,25 +259,31 @@
   function actionForm(action) {
     const props = (action.params_schema && action.params_schema.properties) || {};
     const required = new Set((action.params_schema && action.params_schema.required) || []);
-    const fields = Object.entries(props).map(([name, schema]) => {
+    const fields = action.unavailable ? [] : Object.entries(props).map(([name, schema]) => {
       let input;
-      const type = schema.type || (schema.anyOf || []).map((s) => s.type).find((t) => t && t !== "null");
-      if (schema.enum) {
-        input = el("select", { name }, ...schema.enum.map((v) => el("option", { value: v, text: v })));
+      // a number-or-string (a duration: 30m or 1800) is typed as text
+      const types = schema.type ? [schema.type] : (schema.anyOf || []).map((s) => s.type).filter((t) => t && t !== "null");
+      const type = types.includes("string") ? "string" : types[0];
+      const choices = schema.enum || (schema.const !== undefined ? [schema.const] : null);
+      if (choices) {
+        input = el("select", { name }, ...choices.map((v) => el("option", { value: v, text: v })));
       } else if (type === "boolean") {
         input = el("input", { type: "checkbox", name });
       } else if (type === "integer" || type === "number") {
-        input = el("input", { type: "number", name, step: type === "integer" ? "1" : "any", required: required.has(name) ? "" : null });
+        input = el("input", { type: "number", name, step: type === "integer" ? "1" : "any", min: schema.minimum ?? null,
+          max: schema.maximum ?? null, required: required.has(name) ? "" : null, placeholder: schema.description || null });
       } else {
-        input = el("input", { name, maxlength: 2000, required: required.has(name) ? "" : null, value: schema.default ?? null });
+        input = el("input", { name, maxlength: 2000, required: required.has(name) ? "" : null, value: schema.default ?? null,
+          placeholder: schema.description || null });
       }
+      if (schema.description) input.title = schema.description;
       input.dataset.type = type || "string";
       return el("label", {}, name + " ", input);
     });
     const disabled = !team || action.unavailable;
     return el("form", { class: "action row", "data-action": action.name, title: action.unavailable || action.summary },
       el("strong", { text: action.name }), " ", el("span", { class: "summary", text: action.summary }), " ",
-      ...fields, team ? el("button", { type: "submit", disabled: disabled ? "" : null, text: "Do it" }) : null,
+      ...fields, team && !action.unavailable ? el("button", { type: "submit", disabled: disabled ? "" : null, text: "Do it" }) : null,
       action.unavailable ? el("span", { class: "unavailable", text: action.unavailable }) : null);
   }
 
@@ -318,9 +326,15 @@
       rps: (v) => v.toFixed(1),
       burn_rate: (v) => v.toFixed(1) + "x",
     };
-    for (const name of ["availability", "p99_ms", "rps", "burn_rate"]) {
+    const labels = {
+      availability: "players' availability",
+      p99_ms: "players' p99",
+      rps: "requests per second",
+      burn_rate: "error-budget burn rate",
+    };
+    for (const name of Object.keys(labels)) {
       const v = values[name];
-      const label = (slis && slis.labels && slis.labels[name]) || name;
+      const label = (slis && slis.labels && slis.labels[name]) || labels[name];
       tiles.push(el("div", { class: "tile", "data-sli": name },
         el("div", { class: "label", text: label }),
         el("div", { class: "value", text: v === null || v === undefined ? "–" : fmt[name](v) })));
