@@ -106,6 +106,10 @@ def test_a_member_joins_acks_a_real_page_and_flips_a_real_switch(driver: WebDriv
             assert d.find_element(By.ID, "ringer").is_displayed()
             assert "ringing" in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
             assert "ErrorBudgetBurnPage" in text_of(d, "#ringer-text")
+            # audibly too: joining was a click, so the browser lets the pager beep (every 2 s until acked)
+            body = d.find_element(By.TAG_NAME, "body")
+            wait_for(lambda: int(body.get_attribute("data-beeps") or 0) >= 2, 10, "the pager beeping")
+            assert body.get_attribute("data-sound") == "running"
             runbook = d.find_element(By.CSS_SELECTOR, "#pages .links a")
             assert (runbook.get_attribute("href") or "").endswith("/runbooks/ErrorBudgetBurnPage.md")
             (page,) = [

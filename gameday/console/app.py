@@ -155,8 +155,11 @@ class Console:
 
     async def _read_slis(self, prometheus: Prometheus) -> None:
         while True:
-            self.slis = await asyncio.to_thread(read_slis, prometheus)
-            self.streams.broadcast("facilitator", [("sli", json_text(self.slis))])
+            try:
+                self.slis = await asyncio.to_thread(read_slis, prometheus)
+                self.streams.broadcast("facilitator", [("sli", json_text(self.slis))])
+            except Exception:  # the SLIs are a help for the facilitator: never a reason to stop
+                log.exception("reading the SLIs failed")
             await asyncio.sleep(self.config.sli_interval_s)
 
 

@@ -100,5 +100,8 @@ class Hub:
     async def follow(self, interval_s: float = FOLLOW_INTERVAL_S) -> None:
         """Follow the journals until cancelled."""
         while True:
-            self.catch_up()
+            try:
+                self.catch_up()
+            except Exception:  # one bad moment must not stop the console from following the game day
+                log.exception("following the journal failed; trying again")
             await asyncio.sleep(interval_s)

@@ -108,8 +108,12 @@
   let audio = null;
   function unlockAudio() {
     try {
-      if (!audio) audio = new (window.AudioContext || window.webkitAudioContext)();
+      if (!audio) {
+        audio = new (window.AudioContext || window.webkitAudioContext)();
+        audio.addEventListener("statechange", () => { document.body.dataset.sound = audio.state; });
+      }
       if (audio.state === "suspended") audio.resume();
+      document.body.dataset.sound = audio.state; // "running" once the browser lets the pager beep
     } catch (_) {
       audio = null;
     }
@@ -119,6 +123,7 @@
 
   function beep() {
     if (!audio || audio.state !== "running") return;
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
     for (const [offset, freq] of [[0, 880], [0.25, 660]]) {
       const osc = audio.createOscillator();
       const gain = audio.createGain();
