@@ -85,9 +85,11 @@ class Hub:
     def catch_up(self) -> list[JournalEvent]:
         """Fold what was appended since the last look; tell the listeners what changed."""
         changed = self._catch_up()
-        if changed:
-            for listener in list(self.listeners):
+        for listener in list(self.listeners) if changed else []:
+            try:
                 listener(changed)
+            except Exception:  # a listener's failure is not the writer's: the record is journaled
+                log.exception("telling a listener about %d journal records failed", len(changed))
         return changed
 
     def write(self, type: str, event: str, **fields: Any) -> JournalEvent:
