@@ -149,9 +149,10 @@ async def console_running(
     listen: str = "127.0.0.1",
     prometheus_url: str | None = None,
     run: RunDir | None = None,
+    also: list[Path] | None = None,
 ) -> AsyncIterator[Running]:
     run = run or RunDir.create("gameday", root / "runs")
-    also = [] if stack is None else [stack.run_dir.journal_path]
+    also = also or ([] if stack is None else [stack.run_dir.journal_path])
     config = ConsoleConfig(
         run=run,
         secrets=SECRETS,

@@ -376,3 +376,22 @@ def test_a_room_address_also_serves_loopback_for_the_pager(listen: str, hosts: l
     from gameday.console.serve import pager_host, team_hosts
 
     assert team_hosts(listen) == hosts and pager_host(listen) == pager
+
+
+async def test_crashes_come_from_the_stacks_journal_too(tmp_path: Path) -> None:
+    """A game day on a stack it did not start: the supervisor journals the crashes in the stack's run."""
+    stack_journal = tmp_path / "stack-run" / "journal.jsonl"
+    supervisor = Journal(stack_journal, source="supervisor")
+    supervisor.write("process", "exited", service="game", pid=41, reason="panic", exit_code=2)
+    async with console_running(tmp_path, also=[stack_journal]) as running, aiohttp.ClientSession() as s:
+        ana = await join(s, running, "ana")
+        supervisor.write("process", "exited", service="game", pid=42, reason="oom", exit_code=137)
+        supervisor.write("process", "exited", service="prometheus", pid=43, reason="crash", exit_code=1)
+
+        async def two_crashes() -> list[Any] | None:
+            _, view = await call(s, "GET", running.team + "/api/state", token=ana)
+            return view["crashes"] if len(view["crashes"]) == 2 else None
+
+        crashes = await wait_until_async(two_crashes, 5, "both game crashes")
+        assert [(c["service"], c["reason"]) for c in crashes] == [("game", "panic"), ("game", "oom")]
+        assert running.journal().count(b'"process"') == 0  # the console wrote none of them
