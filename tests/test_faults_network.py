@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaos.faults import FaultContext, FaultError, registry
+from chaos.faults import FaultContext, FaultError, network, registry
 from tests.helpers_netns import in_ns, scratch_netns, udp_received
 
 FETCH = """
@@ -166,6 +166,38 @@ async def test_loss_drops_that_share_of_packets_and_revert_restores(netns: tuple
     assert await fault.revert(handle, FaultContext()) == "reverted"
     assert udp_received(name) == 200
     assert await fault.revert(handle, FaultContext()) == "expired"
+
+
+@pytest.mark.parametrize("percent", [100.0, 99.99])
+def test_nft_fallback_drops_every_packet_at_100_percent(percent: float) -> None:
+    """The nftables fallback of network.loss (kernels without netem), applied whatever this kernel
+    has: at 100 % every datagram is dropped (nft's numgen draws 0..9999, so no "lt 10000"), at 99.99 %
+    the sampled rule is accepted; removing the table lets everything through again."""
+    params = registry.validate("network.loss", {"service": "odds", "percent": percent})
+    mech = network.fallback(params, "lo", 65536, 30.0)
+    assert mech.name == "nft"
+    with scratch_netns("crashlab-nft") as name:
+        prefix = network.namespace_prefix(name, None)
+        for argv in mech.adds:
+            subprocess.run([*prefix, *argv], check=True, capture_output=True)
+        try:
+            got = udp_received(name)
+            assert got == 0 if percent == 100 else got <= 5, got
+        finally:
+            subprocess.run([*prefix, *mech.remove], check=True, capture_output=True)
+        assert udp_received(name) == 200
+
+
+async def test_loss_at_100_percent_drops_everything_and_revert_restores(netns: tuple[str, int]) -> None:
+    name, _port = netns
+    fault = registry.get("network.loss")
+    handle = await fault.inject(
+        registry.validate("network.loss", {"netns": name, "percent": 100}), 30, FaultContext(), label="all"
+    )
+    assert handle["mechanism"] == ("netem" if has_netem_module() else "nft")
+    assert udp_received(name) == 0
+    assert await fault.revert(handle, FaultContext()) == "reverted"
+    assert udp_received(name) == 200
 
 
 async def test_rate_limits_bandwidth_and_its_ttl_removes_it(netns: tuple[str, int]) -> None:

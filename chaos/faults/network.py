@@ -169,26 +169,14 @@ def fallback(params: Params, dev: str, mtu: int, ttl_s: float) -> Mechanism:
         return Mechanism(base.name, base.adds, base.remove, base.show, base.present, delayer, base.extra)
     if isinstance(params, NetworkLossParams):
         chain = "{ type filter hook output priority 0 ; policy accept ; }"
-        share = str(round(params.percent * 100))
+        share = round(params.percent * 100)  # of 10,000
+        # numgen draws 0..9999, so "lt 10000" is out of nft's range: every packet is simply dropped
+        sample = ["numgen", "random", "mod", "10000", "lt", str(share)] if share < 10000 else []
         base = _nft()
         adds = [
             ["nft", "add", "table", "inet", NFT_TABLE],
             ["nft", "add", "chain", "inet", NFT_TABLE, "out", chain],
-            [
-                "nft",
-                "add",
-                "rule",
-                "inet",
-                NFT_TABLE,
-                "out",
-                "numgen",
-                "random",
-                "mod",
-                "10000",
-                "lt",
-                share,
-                "drop",
-            ],
+            ["nft", "add", "rule", "inet", NFT_TABLE, "out", *sample, "drop"],
         ]
         return Mechanism(base.name, adds, base.remove, base.show, base.present)
     if isinstance(params, NetworkRateParams):
