@@ -83,12 +83,12 @@ else
 fi
 
 # 4. the images ------------------------------------------------------------------------------
-# The service image's build context holds only what `pip install` needs (no .venv, no runs/).
+# The service image's build context holds only what `pip install` needs (no .venv, no runs/), and the
+# image carries the sources' digest: `crashlab up` refuses an image older than the checkout.
 say "building $service_image from $base_image"
-sources=(pyproject.toml crashlab service chaos stack reports)
-[ -f README.md ] && sources+=(README.md)
-tar -c --exclude=__pycache__ --exclude='*.pyc' "${sources[@]}" \
+python3 stack/docker/context.py --tar \
   | docker build -q --network host --build-arg "BASE_IMAGE=$base_image" -t "$service_image" \
+      --label "org.crashlab.sources=$(python3 stack/docker/context.py --digest)" \
       -f stack/images/service/Dockerfile - >/dev/null
 say "building $prom_image from $base_image"
 docker build -q --network host --build-arg "BASE_IMAGE=$base_image" -t "$prom_image" \

@@ -24,10 +24,12 @@ import pytest
 
 from crashlab.rundir import RunDir
 from crashlab.waits import wait_until
-from stack.runtime import StackConfig
+from stack.runtime import RestartPolicy, StackConfig
 
 SERVICE_IMAGE = os.environ.get("CRASHLAB_SERVICE_IMAGE", "crashlab-service:ci")
 PROMETHEUS_IMAGE = os.environ.get("CRASHLAB_PROMETHEUS_IMAGE", "crashlab-prometheus:debian")
+#: the module stack's restart backoff (initial = max)
+BACKOFF_S = 2.0
 
 
 def unavailable(reason: str) -> None:
@@ -97,32 +99,25 @@ def docker_stack(docker_cli: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         prometheus_image=PROMETHEUS_IMAGE,
         state_file=root / "docker-stack.json",
     )
-    stack = up(StackConfig(run_dir=run, runtime="docker", health_timeout_s=60), options)
+    # a backoff long enough to measure: the observer, not the engine, restarts the services
+    policy = RestartPolicy(backoff_initial_s=BACKOFF_S, backoff_max_s=BACKOFF_S)
+    config = StackConfig(run_dir=run, runtime="docker", health_timeout_s=60, restart_policy=policy)
+    stack = up(config, options)
     try:
         yield stack
     finally:
-        observer = stack.state.observer_pid
         stack.down()
-        assert observer is None or not _running(observer), f"observer {observer} left running after down"
         # the volume is gone, the run's TSDB is not: `crashlab report` can replay it
         down = journal_events(run.journal_path, "stack", "down")
         assert down and down[-1].get("telemetry") == str(run.prometheus / "data"), down
         assert (run.prometheus / "data" / "wal").is_dir()
+        # down returns once every part is gone: nothing of the project is left, not even stopped
         leftovers = docker_cli.containers.list(
             all=True, filters={"label": f"com.docker.compose.project={options.project}"}
         )
         for ctr in leftovers:
             ctr.remove(force=True)
         assert not leftovers, f"containers left after down: {[c.name for c in leftovers]}"
-
-
-def _running(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
@@ -173,3 +168,8 @@ def journal_events(path: Path, type_: str, event: str, **match: Any) -> list[Any
         for e in read_journal(path)
         if e.type == type_ and e.event == event and all(e.get(k) == v for k, v in match.items())
     ]
+
+
+def restarts(stack: Any, service: str) -> int:
+    """The service's restarts, as ``crashlab status`` shows them (the observer's count)."""
+    return next(part.restarts for part in stack.status() if part.name == service)

@@ -8,6 +8,8 @@ the CI override runs everything with host networking and publishes nothing.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, STACK_DIR
@@ -18,14 +20,14 @@ OBSERVABILITY = {"prometheus", "alertmanager", "loki", "tempo", "alloy", "grafan
 
 def test_full_stack_services_healthchecks_and_loopback_ports() -> None:
     services = compose_config(COMPOSE_FILE)["services"]
-    assert set(services) == {"game", "odds", *OBSERVABILITY, "volume-owners"}
+    assert set(services) == {"game", "odds", "observer", *OBSERVABILITY, "volume-owners"}
     for name, svc in services.items():
         if name != "volume-owners":
             assert svc.get("healthcheck", {}).get("test"), f"{name}: no healthcheck"
         for port in svc.get("ports", []):
             assert port["host_ip"] == "127.0.0.1", f"{name}: port {port} not on loopback"
         image = svc["image"]
-        if name not in ("game", "odds"):
+        if name not in ("game", "odds", "observer"):  # built here: stack/images/service
             assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned image {image}"
 
 
@@ -76,3 +78,40 @@ def test_ci_override_uses_host_networking_and_publishes_nothing(service: str) ->
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in svc["environment"]
     if service == "game":
         assert svc["environment"]["CRASHLAB_ODDS_URL"] == "http://127.0.0.1:27181"
+
+
+def test_full_layout_observer_is_on_the_compose_network_with_the_engine_socket() -> None:
+    """The bridge layout's scrape path: Prometheus reaches the observer by its service name on the
+    compose network (no host networking), the observer reaches the engine through its socket and
+    journals into the run directory; its port is published on 127.0.0.1 only (the relay's way in from
+    the host); game and odds wait for it, so their first starts are journaled."""
+    env = {"CRASHLAB_RUN_DIR": "/tmp/crashlab-run", "CRASHLAB_DOCKER_GID": "999", "CRASHLAB_UID": "1000"}
+    services = compose_config(COMPOSE_FILE, env=env)["services"]
+    observer = services["observer"]
+    assert "network_mode" not in observer and set(observer["networks"]) == {"default"}
+    assert set(services["prometheus"]["networks"]) == {"default"}
+    mounts = {v["target"]: v for v in observer["volumes"]}
+    assert mounts["/var/run/docker.sock"]["source"] == "/var/run/docker.sock"
+    assert mounts["/tmp/crashlab-run"]["source"] == "/tmp/crashlab-run"
+    assert observer["user"] == "1000:0" and observer["group_add"] == ["999"]
+    assert "--journal=/tmp/crashlab-run/journal.jsonl" in observer["command"]
+    assert (
+        "--port=9100" in observer["command"] and "--prometheus=http://prometheus:9090" in observer["command"]
+    )
+    (port,) = observer["ports"]
+    assert (port["host_ip"], port["target"]) == ("127.0.0.1", 9100)
+    for name in ("game", "odds"):
+        assert services[name]["depends_on"]["observer"]["condition"] == "service_healthy"
+    default_targets = json.loads((STACK_DIR / "docker" / "targets" / "services.json").read_text())
+    assert {
+        "targets": ["observer:9100"],
+        "labels": {"job": "supervisor", "run_id": "compose"},
+    } in default_targets
+
+
+def test_ci_layout_observer_on_the_hosts_loopback() -> None:
+    env = {"CRASHLAB_OBSERVER_PORT": "27300", "CRASHLAB_PROMETHEUS_PORT": "27290"}
+    observer = compose_config(COMPOSE_FILE, COMPOSE_CI_FILE, env=env)["services"]["observer"]
+    assert observer["network_mode"] == "host" and not observer.get("ports")
+    assert "--host=127.0.0.1" in observer["command"] and "--port=27300" in observer["command"]
+    assert "--prometheus=http://127.0.0.1:27290" in observer["command"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -21,12 +22,14 @@ from chaos.faults.base import FaultContext
 from chaos.faults.errors import FaultError
 from chaos.runner.cleanup import context_for
 from tests.helpers_docker import (
+    BACKOFF_S,
     docker_cli,
     docker_stack,
     http_get,
     journal_events,
     play,
     prom_query,
+    restarts,
     wait_for,
 )
 
@@ -54,7 +57,7 @@ def _revert(stack: Any, name: str, handle: dict[str, Any]) -> str:
 
 def test_stack_up_healthy_and_play_reaches_prometheus(docker_stack: Any) -> None:
     parts = {part.name: part for part in docker_stack.status()}
-    assert set(parts) == {"game", "odds", "prometheus"}
+    assert set(parts) == {"game", "odds", "prometheus", "alertmanager", "observer"}
     assert all(part.healthy for part in parts.values()), [p.to_json() for p in parts.values()]
     assert all(url.startswith("http://127.0.0.1:") for url in docker_stack.urls.values())
     assert play(docker_stack.urls["game"]) == 200
@@ -72,39 +75,57 @@ def test_stack_up_healthy_and_play_reaches_prometheus(docker_stack: Any) -> None
     assert journal_events(docker_stack.run_dir.journal_path, "stack", "up", runtime="docker")
 
 
-def test_killed_game_is_restarted_by_policy_journal_and_prometheus(docker_stack: Any) -> None:
-    before = docker_stack.container("game").attrs["RestartCount"]
+def test_killed_game_is_restarted_after_its_backoff_journal_and_prometheus(docker_stack: Any) -> None:
+    """The observer restarts a crashed service by the policy's backoff (the engine's restart policy is
+    "no"): the container stays exited for the backoff, then comes back; exit, restart, counters."""
+    journal = docker_stack.run_dir.journal_path
+    before = restarts(docker_stack, "game")
+    assert docker_stack.container("game").attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
     handle = _inject(docker_stack, "container.kill", {"service": "game", "signal": "SIGKILL"})
     assert handle["signal"] == "SIGKILL" and handle["pid"] > 0
-    wait_for(
-        lambda: (
-            docker_stack.container("game").attrs["RestartCount"] > before
-            and docker_stack.container("game").status == "running"
-        ),
-        30,
-        "game restarted by its restart policy",
-    )
-    journal = docker_stack.run_dir.journal_path
     exited = wait_for(
-        lambda: journal_events(journal, "process", "exited", service="game"), 10, "exited event"
+        lambda: journal_events(journal, "process", "exited", service="game", pid=handle["pid"]), 10, "exited"
     )
     assert exited[-1].get("exit_code") == 137 and exited[-1].get("reason") == "killed"
     assert exited[-1].get("signal") == "SIGKILL"
-    wait_for(lambda: journal_events(journal, "process", "restarted", service="game"), 10, "restarted event")
-    restarts = wait_for(
+    assert docker_stack.container("game").status == "exited"  # waiting out its backoff
+    restarted = wait_for(
+        lambda: [
+            e for e in journal_events(journal, "process", "restarted", service="game") if e.ts > exited[-1].ts
+        ],
+        30,
+        "restarted event",
+    )
+    waited = (restarted[0].ts - exited[-1].ts).total_seconds()
+    assert BACKOFF_S <= waited < BACKOFF_S + 5, waited
+    assert restarted[0].get("restarts") == before + 1 == restarts(docker_stack, "game")
+    series = wait_for(
         lambda: [
             s
             for s in prom_query(
                 docker_stack.urls["prometheus"],
                 'crashlab_process_restarts_total{service="game",job="supervisor"}',
             )
-            if float(s["value"][1]) >= 1
+            if float(s["value"][1]) >= before + 1
         ],
         30,
         "crashlab_process_restarts_total in Prometheus",
     )
-    assert restarts[0]["metric"]["run_id"] == docker_stack.run_dir.run_id
+    assert series[0]["metric"]["run_id"] == docker_stack.run_dir.run_id
     wait_for(lambda: http_get(f"{docker_stack.urls['game']}/readyz")[0] == 200, 30, "game ready again")
+
+
+def test_resident_memory_of_the_containers_reaches_prometheus(docker_stack: Any) -> None:
+    def resident() -> dict[str, float]:
+        query = 'crashlab_process_resident_memory_bytes{job="supervisor"}'
+        found = prom_query(docker_stack.urls["prometheus"], query)
+        values = {s["metric"]["service"]: float(s["value"][1]) for s in found}
+        return values if all(values.get(name, 0) > 0 for name in ("game", "odds")) else {}
+
+    rss = wait_for(resident, 30, "resident memory of game and odds in Prometheus")
+    limit = docker_stack.container("game").attrs["HostConfig"]["Memory"]
+    # a Python service holds tens of MB, under its container's limit
+    assert 10 * 2**20 < rss["game"] < limit, rss
 
 
 def test_oom_kill_is_recorded_as_oom(docker_stack: Any) -> None:
@@ -114,7 +135,7 @@ def test_oom_kill_is_recorded_as_oom(docker_stack: Any) -> None:
 
     game = docker_stack.urls["game"]
     wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready before the leak")
-    before = docker_stack.container("game").attrs["RestartCount"]
+    before = restarts(docker_stack, "game")
     # Prometheus must have seen the counter before the restarts, or increase() misses the first one
     wait_for(
         lambda: prom_query(
@@ -127,7 +148,7 @@ def test_oom_kill_is_recorded_as_oom(docker_stack: Any) -> None:
     if before == 0:  # run alone: a first restart, so this one makes the CrashLoop alert fire
         _inject(docker_stack, "container.kill", {"service": "game"})
         wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready after a first restart")
-        before = docker_stack.container("game").attrs["RestartCount"]
+        before = restarts(docker_stack, "game")
     body = json.dumps({"type": "memory_leak", "params": {"mb_per_s": 100, "max_mb": 1000}, "ttl_s": 30})
     req = urllib.request.Request(
         f"{game}/admin/faults",
@@ -142,7 +163,7 @@ def test_oom_kill_is_recorded_as_oom(docker_stack: Any) -> None:
         lambda: journal_events(journal, "process", "exited", service="game", reason="oom"), 40, "an oom exit"
     )
     assert oom[-1].get("exit_code") == 137
-    wait_for(lambda: docker_stack.container("game").attrs["RestartCount"] > before, 30, "restart after OOM")
+    wait_for(lambda: restarts(docker_stack, "game") > before, 30, "restart after OOM")
     wait_for(lambda: http_get(f"{game}/readyz")[0] == 200, 30, "game ready after the OOM restart")
     wait_for(
         lambda: [
@@ -224,6 +245,28 @@ def test_container_fault_is_applied_then_reverted(
     wait_for(lambda: _answers(docker_stack.urls["odds"]), 30, "odds answers after revert")
 
 
+def test_memory_limit_below_current_use_is_refused_at_injection(docker_stack: Any) -> None:
+    """A limit under what the game holds now: a FaultError that says so (the engine's answer would be
+    a 500 from runc), nothing changed, no TTL timer left behind."""
+    before = docker_stack.container("game").attrs["HostConfig"]["Memory"]
+    timers = _update_timers()
+    with pytest.raises(
+        FaultError, match=r"limit_mb 6 is below the 'game' container's current memory use \(\d+ MB\)"
+    ):
+        _inject(docker_stack, "container.memory", {"service": "game", "limit_mb": 6})
+    assert docker_stack.container("game").attrs["HostConfig"]["Memory"] == before
+    assert _update_timers() == timers
+    assert _answers(docker_stack.urls["game"])
+
+
+def _update_timers() -> set[int]:
+    return {
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if "docker update" in " ".join(p.info["cmdline"] or [])
+    }
+
+
 def test_fault_ends_by_its_ttl_without_revert(docker_stack: Any) -> None:
     handle = _inject(docker_stack, "container.pause", {"service": "odds"}, ttl_s=1.5)
     assert docker_stack.container("odds").status == "paused"
@@ -261,7 +304,7 @@ def test_restart_fault_and_status_json(docker_stack: Any) -> None:
     wait_for(lambda: _answers(docker_stack.urls["odds"]), 30, "odds answers after restart")
     rows = [part.to_json() for part in docker_stack.status()]
     assert json.loads(json.dumps(rows)) == rows
-    assert {row["name"] for row in rows} == {"game", "odds", "prometheus"}
+    assert {row["name"] for row in rows} == {"game", "odds", "prometheus", "alertmanager", "observer"}
 
 
 def test_the_registry_attaches_to_it_with_the_declared_capabilities(docker_stack: Any) -> None:
@@ -282,3 +325,86 @@ def test_memory_limit_changes_at_run_time(docker_stack: Any) -> None:
     assert docker_stack.memory_limit_mb("odds") == before + 64
     assert docker_stack.container("odds").attrs["HostConfig"]["Memory"] == (before + 64) * 2**20
     assert docker_stack.set_memory_limit("odds", before) == before + 64
+
+
+def _targets(stack: Any, job: str) -> list[dict[str, Any]]:
+    status, body = http_get(f"{stack.urls['prometheus']}/api/v1/targets?state=active")
+    assert status == 200, body
+    return [t for t in json.loads(body)["data"]["activeTargets"] if t["labels"].get("job") == job]
+
+
+def test_a_host_exporter_reaches_prometheus_through_the_observer_relay(docker_stack: Any) -> None:
+    """The drill runner's and Locust's exporters bind the host's loopback, out of a bridge network's
+    reach: the stack relays them through the observer, the same way in both layouts. Prometheus
+    scrapes the observer's /relay/<job>/metrics (never the exporter), sees the exporter's values and
+    their changes, and the target goes down when the exporter stops."""
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+    registry = CollectorRegistry()
+    probe = Gauge("crashlab_relay_probe", "a value set by the test", registry=registry)
+    probe.set(7)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    exporter = f"http://127.0.0.1:{server.server_address[1]}"
+    prometheus = docker_stack.urls["prometheus"]
+    try:
+        docker_stack.add_scrape_target("relaytest", exporter)
+        target = wait_for(
+            lambda: [t for t in _targets(docker_stack, "relaytest") if t["health"] == "up"], 30, "target up"
+        )[0]
+        observer = docker_stack.urls["observer"]
+        assert target["scrapeUrl"] == f"{observer}/relay/relaytest/metrics"
+        assert target["labels"]["run_id"] == docker_stack.run_dir.run_id
+        wait_for(
+            lambda: prom_query(prometheus, 'crashlab_relay_probe{job="relaytest"} == 7'), 15, "7 scraped"
+        )
+        probe.set(11)
+        wait_for(
+            lambda: prom_query(prometheus, 'crashlab_relay_probe{job="relaytest"} == 11'), 15, "11 scraped"
+        )
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        # the exporter is gone: the relay withdraws it and Prometheus marks the target down
+        wait_for(
+            lambda: [t for t in _targets(docker_stack, "relaytest") if t["health"] == "down"], 30, "down"
+        )
+    finally:
+        docker_stack.remove_scrape_target("relaytest")
+    assert not (docker_stack.targets_dir() / "relaytest.json").exists()
+    assert http_get(f"{docker_stack.urls['observer']}/relay/relaytest/metrics")[0] == 503
+
+
+def test_the_bridge_layout_scrapes_the_relay_at_the_observers_compose_name(
+    docker_stack: Any, tmp_path: Path
+) -> None:
+    """What differs in the bridge layout is the address only: the target file names the observer by
+    its compose service name and port (observer:9100), the relay path the same; the observer that
+    answers there is this very process (checked through this stack's published port)."""
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+    from stack.docker.running import DockerStack
+
+    bridge = DockerStack(
+        docker_stack.state.model_copy(
+            update={
+                "host_network": False,
+                "compose_env": {**docker_stack.state.compose_env, "CRASHLAB_TARGETS_DIR": str(tmp_path)},
+            }
+        ),
+        tmp_path / "state.json",
+    )
+    registry = CollectorRegistry()
+    Gauge("crashlab_relay_bridge", "a value set by the test", registry=registry).set(3)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        bridge.add_scrape_target("bridgetest", f"http://127.0.0.1:{server.server_address[1]}")
+        (entry,) = json.loads((tmp_path / "bridgetest.json").read_text())
+        assert entry["targets"] == ["observer:9100"]
+        assert entry["labels"]["__metrics_path__"] == "/relay/bridgetest/metrics"
+        relayed = f"{docker_stack.urls['observer']}/relay/bridgetest/metrics"
+        wait_for(lambda: b"crashlab_relay_bridge 3.0" in http_get(relayed)[1], 10, "the relayed copy")
+    finally:
+        bridge.remove_scrape_target("bridgetest")
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -16,7 +16,7 @@ from service.errors import ServiceError
 from service.flags import read_profile
 from service.profile import load_profile
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE
-from stack.docker.running import service_inputs
+from stack.docker.launch import service_inputs
 from stack.runtime import StackConfig
 from stack.switches import write_flag_file
 from tests.helpers_docker import compose_config

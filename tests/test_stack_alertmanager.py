@@ -306,7 +306,7 @@ def test_alertmanager_missing_is_one_line_with_the_package(stack_dirs: Path) -> 
 )
 def test_docker_runs_config_reaches_a_pager_on_the_host(tmp_path: Path, bridge: bool, expected: str) -> None:
     from crashlab.rundir import RunDir
-    from stack.docker.running import _alertmanager_config
+    from stack.docker.launch import _alertmanager_config
     from stack.runtime import StackConfig
 
     config = StackConfig(run_dir=RunDir.create("am", tmp_path), runtime="docker", pager_url=PAGER)

@@ -122,6 +122,23 @@ def test_tempo_config_follows_the_2_7_single_binary_layout() -> None:
     assert trace["wal"]["path"].startswith("/var/tempo/") and trace["local"]["path"].startswith("/var/tempo/")
 
 
+def test_tempo_generates_the_service_graph_into_prometheus() -> None:
+    """Grafana's service map reads traces_service_graph_* from Prometheus: Tempo's metrics generator
+    (2.7: metrics_generator.storage.remote_write, processors in overrides.defaults) writes them to
+    Prometheus' remote-write receiver, which compose.yaml turns on."""
+    config = _yaml(STACK / "tempo" / "tempo.yaml")
+    generator = config["metrics_generator"]
+    assert generator["storage"]["path"].startswith("/var/tempo/")
+    (remote,) = generator["storage"]["remote_write"]
+    assert remote["url"] == "http://prometheus:9090/api/v1/write"
+    assert set(config["overrides"]["defaults"]["metrics_generator"]["processors"]) == {
+        "service-graphs",
+        "span-metrics",
+    }
+    prometheus = _yaml(STACK / "compose.yaml")["services"]["prometheus"]
+    assert "--web.enable-remote-write-receiver" in prometheus["command"]
+
+
 def test_alloy_ships_the_service_logs_to_loki() -> None:
     text = (STACK / "loki" / "config.alloy").read_text(encoding="utf-8")
     assert '"/var/log/crashlab/*.jsonl"' in text
@@ -147,8 +164,43 @@ def test_datasources_have_fixed_unique_uids_and_correlations() -> None:
     assert re.search(derived[1]["matcherRegex"], '{"trace_id":"' + "a" * 32 + '"}')
     tempo = sources["tempo"]["jsonData"]
     assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki" and tempo["tracesToLogsV2"]["filterByTraceID"]
-    for key in ("tracesToMetrics", "serviceMap", "lokiSearch"):
+    for key in ("tracesToMetrics", "serviceMap"):
         assert tempo[key]["datasourceUid"] in sources
+    assert "lokiSearch" not in tempo  # gone from Grafana 11's Tempo data source
+
+
+def _span_queries() -> list[str]:
+    tempo = {ds["uid"]: ds for ds in _datasources()}["tempo"]["jsonData"]["tracesToMetrics"]
+    assert tempo["tags"] == [{"key": "service.name", "value": "job"}]
+    return [str(q["query"]) for q in tempo["queries"]]
+
+
+@pytest.mark.parametrize("service", ["game", "odds"])
+def test_a_span_links_to_its_own_services_metrics(service: str) -> None:
+    """The trace view's "metrics for this span": every query selects by job (the span's service.name),
+    and each service's spans find its own metrics (game: rps_*, odds: odds_*)."""
+    prefix = {"game": "rps_", "odds": "odds_"}[service]
+    known = _known_metrics()
+    for query in _span_queries():
+        assert "$$__tags" in query
+        names = re.findall(r"\b(?:rps|odds)_[a-z0-9_]+", query)
+        mine = [n for n in names if n.startswith(prefix)]
+        assert mine, f"{service}: {query!r} has no {prefix}* metric"
+        for name in mine:
+            assert name.removesuffix("_bucket") in known, name
+
+
+def test_span_metric_queries_parse(tmp_path: Path) -> None:
+    rules = [
+        {"record": f"crashlab:span_check:{i}", "expr": query.replace("$$__tags", 'job="odds"')}
+        for i, query in enumerate(_span_queries())
+    ]
+    path = tmp_path / "spans.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "spans", "rules": rules}]}), encoding="utf-8")
+    done = subprocess.run(
+        [binaries.find("promtool"), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_dashboard_datasource_uid_is_provisioned() -> None:

@@ -18,7 +18,9 @@ the container has no namespace of its own and they refuse.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,9 +48,11 @@ from crashlab.faultkinds import (
     Params,
 )
 from stack.capabilities import Capability, ContainerOps
+from stack.docker.engine import memory_in_use
 
 T = TypeVar("T")
 CPU_PERIOD = 100_000
+MB = 1024 * 1024
 
 
 async def _call(fn: Callable[[], T], what: str) -> T:
@@ -224,6 +228,35 @@ def _restore(ctr: Any, old: dict[str, int], kind: str) -> None:
         )
 
 
+def _below_usage(params: ContainerMemoryParams, in_use: int, what: str) -> FaultError:
+    return FaultError(
+        f"{what}: limit_mb {params.limit_mb} is below the {params.service!r} container's current memory "
+        f"use ({in_use / MB:.0f} MB); the engine cannot set a limit under what the process holds: "
+        f"give at least {math.ceil(in_use / MB) + 1} MB, or use service.memory_leak to make it grow"
+    )
+
+
+async def _check_memory_fits(ctr: Any, params: ContainerMemoryParams, what: str) -> None:
+    """Refuse a limit below what the container uses now (the engine would answer with a 500)."""
+    in_use = await asyncio.to_thread(memory_in_use, ctr)
+    if in_use is not None and params.limit_mb * MB < in_use:
+        raise _below_usage(params, in_use, what)
+
+
+async def _set_memory(ctr: Any, params: ContainerMemoryParams, limit: int, what: str) -> None:
+    try:
+        await asyncio.to_thread(lambda: ctr.update(mem_limit=limit, memswap_limit=limit))
+    except docker.errors.APIError as exc:
+        # grew past the new limit since the check: runc says "unable to set memory limit to N
+        # (current usage: M, ...)"
+        usage = re.search(r"current usage: (\d+)", str(exc.explanation or exc))
+        if usage is None:
+            raise FaultError(f"{what}: {exc.explanation or exc}") from None
+        raise _below_usage(params, int(usage.group(1)), what) from None
+    except docker.errors.DockerException as exc:
+        raise FaultError(f"{what}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class LimitFault(OnService, Implementation):
     """A new memory limit or CPU quota; revert (or the TTL timer) restores the previous one."""
@@ -240,10 +273,12 @@ class LimitFault(OnService, Implementation):
             raise FaultError(
                 f"{what}: the {params.service!r} container has no memory limit to change and restore"
             )
+        if isinstance(params, ContainerMemoryParams):
+            await _check_memory_fits(ctr, params, what)
         with detached.ttl_timer(ttl_s, _update_argv(ctr.id, old, self.limit), "docker update") as timer:
             if isinstance(params, ContainerMemoryParams):
                 limit = params.limit_mb * 1024 * 1024
-                await _call(lambda: ctr.update(mem_limit=limit, memswap_limit=limit), what)
+                await _set_memory(ctr, params, limit, what)
                 new: dict[str, float] = {"limit_mb": params.limit_mb}
             else:
                 quota = int(params.cpus * CPU_PERIOD)

@@ -1,7 +1,7 @@
 """The Docker stack's state file: ``.crashlab/docker-stack.json`` (or under ``$CRASHLAB_STATE_DIR``).
 
 It names the compose project, the compose files, the env the project was brought up with, the
-ports, URLs, the run directory, the admin token and the observer's PID; mode 0600.
+ports, URLs, the run directory and the admin token; mode 0600.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class DockerState(BaseModel):
     runtime: str = "docker"
     project: str
     compose_files: list[str]
-    #: the compose services brought up (CI: odds, game, prometheus)
+    #: the compose services brought up (CI: observer, odds, game, prometheus, alertmanager)
     parts: list[str]
     host_network: bool
     #: the environment compose ran with (ports, images, dirs); ``down`` reuses it
@@ -34,8 +34,6 @@ class DockerState(BaseModel):
     ports: dict[str, int]
     urls: dict[str, str]
     admin_token: str
-    observer_pid: int | None
-    observer_create_time: float | None
     started_at: str
 
 
