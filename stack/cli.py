@@ -15,7 +15,7 @@ import click
 
 from crashlab.rundir import RunDir
 from stack import attach, open_stack, registry
-from stack.runtime import PartStatus, RestartPolicy, StackConfig, StackError
+from stack.runtime import PartStatus, RestartPolicy, Stack, StackConfig, StackError
 
 RUNTIME = click.option(
     "--runtime",
@@ -25,6 +25,20 @@ RUNTIME = click.option(
     envvar="CRASHLAB_RUNTIME",
     help="local processes + Prometheus binary, or the Docker stack",
 )
+
+
+#: ``down`` and ``status``: the named runtime's stack, or, unnamed, whichever runtime has one running
+FIND_RUNTIME = click.option(
+    "--runtime",
+    type=click.Choice(registry.NAMES),
+    default=None,
+    envvar="CRASHLAB_RUNTIME",
+    help="the stack of this runtime (default: the running one, whichever runtime it is)",
+)
+
+
+def _running(runtime: str | None) -> Stack | None:
+    return attach(runtime) if runtime else registry.attach_any()
 
 
 def _pairs(values: tuple[str, ...], what: str, option: str) -> dict[str, str]:
@@ -162,40 +176,53 @@ def up_command(
 
 
 @click.command("down")
-@RUNTIME
-def down_command(runtime: str) -> None:
-    """Stop everything `crashlab up` started."""
-    stack = attach(runtime)
-    if stack is None:
-        click.echo(f"crashlab: no {runtime} stack is running")
+@FIND_RUNTIME
+def down_command(runtime: str | None) -> None:
+    """Stop everything `crashlab up` started; return once every part has exited. Without --runtime,
+    the running stacks of every runtime."""
+    stacks = [s for s in ([attach(runtime)] if runtime else _all_running()) if s is not None]
+    if not stacks:
+        click.echo(f"crashlab: no {runtime + ' ' if runtime else ''}stack is running")
         return
-    stack.down()
-    click.echo(f"crashlab: {runtime} stack stopped (run directory {stack.run_dir.path})")
+    for stack in stacks:
+        stack.down()
+        click.echo(f"crashlab: {stack.runtime} stack stopped (run directory {stack.run_dir.path})")
+
+
+def _all_running() -> list[Stack | None]:
+    return [rt.attach() for rt in registry.RUNTIMES]
 
 
 @click.command("status")
-@RUNTIME
+@FIND_RUNTIME
 @click.option(
     "--json", "as_json", is_flag=True, help="a JSON list of parts: name, pid, url, healthy, restarts"
 )
-def status_command(runtime: str, as_json: bool) -> None:
-    """Each part of the running stack: PID, URL, health, restarts."""
-    stack = attach(runtime)
+def status_command(runtime: str | None, as_json: bool) -> None:
+    """Each part of the running stack: PID, URL, health, restarts. Exit 0 when every part is healthy,
+    1 when one is not, 2 when no stack runs."""
+    stack = _running(runtime)
     if stack is None:
-        raise StackError(
-            f"stack: no {runtime} stack is running; start one with `crashlab up --runtime {runtime}`"
-        )
+        if runtime:
+            raise StackError(
+                f"stack: no {runtime} stack is running; start one with `crashlab up --runtime {runtime}`"
+            )
+        raise StackError("stack: no stack is running; start one with `crashlab up`")
     parts: list[PartStatus] = stack.status()
     if as_json:
         click.echo(json.dumps([p.to_json() for p in parts]))
-        return
-    click.echo(f"{stack.runtime} stack, run directory {stack.run_dir.path}")
-    click.echo(f"{'part':<12} {'pid':>7}  {'health':<9} {'restarts':>8}  url")
-    for p in parts:
-        health = "healthy" if p.healthy else "UNHEALTHY"
-        click.echo(
-            f"{p.name:<12} {p.pid if p.pid is not None else '-':>7}  {health:<9} {p.restarts:>8}  {p.url}"
-        )
+    else:
+        click.echo(f"{stack.runtime} stack, run directory {stack.run_dir.path}")
+        click.echo(f"{'part':<12} {'pid':>7}  {'health':<9} {'restarts':>8}  url")
+        for p in parts:
+            health = "healthy" if p.healthy else "UNHEALTHY"
+            click.echo(
+                f"{p.name:<12} {p.pid if p.pid is not None else '-':>7}  {health:<9} {p.restarts:>8}  {p.url}"
+            )
+    unhealthy = [p.name for p in parts if not p.healthy]
+    if unhealthy:
+        click.echo(f"crashlab: not healthy: {', '.join(unhealthy)}", err=True)
+        raise click.exceptions.Exit(1)
 
 
 COMMANDS: list[click.Command] = [up_command, down_command, status_command]

@@ -26,8 +26,13 @@ def http_json(url: str, timeout_s: float = 2.0) -> Any | None:
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
     """Whether ``url`` answers 2xx to a GET."""
+    return request_ok(urllib.request.Request(url), timeout_s)
+
+
+def request_ok(request: urllib.request.Request, timeout_s: float = 2.0) -> bool:
+    """Whether ``request`` is answered 2xx (anything else, or no answer: False)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
             return 200 <= int(resp.status) < 300
     except urllib.error.HTTPError as exc:
         exc.close()

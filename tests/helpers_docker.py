@@ -172,4 +172,5 @@ def journal_events(path: Path, type_: str, event: str, **match: Any) -> list[Any
 
 def restarts(stack: Any, service: str) -> int:
     """The service's restarts, as ``crashlab status`` shows them (the observer's count)."""
-    return next(part.restarts for part in stack.status() if part.name == service)
+    restarts: int = next(part.restarts for part in stack.status() if part.name == service)
+    return restarts

@@ -50,7 +50,7 @@ def scenario_from(text: str) -> Scenario:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, memory_limit: int | None = None
+    *args: str, env: dict[str, str] | None = None, memory_limit: int | None = None, timeout_s: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """``crashlab ARGS`` in a subprocess, from the project root; ``env`` added to the environment,
     ``memory_limit``: an address-space limit in bytes (RLIMIT_AS) as a guard rail."""
@@ -65,7 +65,7 @@ def run_cli(
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout_s,
         preexec_fn=limits if memory_limit is not None else None,
         check=False,
     )

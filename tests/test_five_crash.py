@@ -67,6 +67,8 @@ def test_naive_service_crashes_exactly_five_times_through_the_pileup(tmp_path: P
     assert summary["verdict"] == "passed"
     assert "ErrorBudgetBurnPage" in summary["alerts_fired"]
     assert summary["availability_client"] < 0.99
+    # 20 s of ordinary play after the last stall: the page has a time to recover
+    assert summary["recovered"] is True and summary["ttr_s"] > 0
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["verdict"] == "passed"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from crashlab.waits import wait_until
 from stack.local.running import group_pids
 from stack.local.state import process_alive, read_state
 
@@ -66,6 +68,32 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert group_pids(state.pgid) == []
     after = run(tmp_path, "status")
     assert after.returncode == 2
-    assert after.stderr.strip() == (
+    assert after.stderr.strip() == "crashlab: error: stack: no stack is running; start one with `crashlab up`"
+    named = run(tmp_path, "status", "--runtime", "local")
+    assert named.returncode == 2
+    assert named.stderr.strip() == (
         "crashlab: error: stack: no local stack is running; start one with `crashlab up --runtime local`"
     )
+
+
+def test_status_exits_1_when_a_part_is_unhealthy(tmp_path: Path) -> None:
+    """Exit codes of `crashlab status`: 0 every part healthy, 1 one is not (named on stderr), 2 no stack.
+    Without --runtime, status and down find the running stack whatever its runtime."""
+    done = run(tmp_path, "up", "--json", "--restart", "no", "--no-alertmanager")
+    assert done.returncode == 0, done.stderr
+    try:
+        healthy = run(tmp_path, "status")
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        odds = next(p for p in json.loads(run(tmp_path, "status", "--json").stdout) if p["name"] == "odds")
+        os.kill(odds["pid"], signal.SIGKILL)  # restart policy "no": it stays down
+        wait_until(lambda: run(tmp_path, "status").returncode == 1, 20, "status exit 1")
+        status = run(tmp_path, "status", "--json")
+        assert status.returncode == 1
+        assert [p["healthy"] for p in json.loads(status.stdout) if p["name"] == "odds"] == [False]
+        assert status.stderr.strip() == "crashlab: not healthy: odds"
+    finally:
+        down = run(tmp_path, "down")
+    assert down.returncode == 0 and down.stdout.startswith("crashlab: local stack stopped"), down.stderr
+    assert run(tmp_path, "status").returncode == 2
+    nothing = run(tmp_path, "down")
+    assert nothing.returncode == 0 and nothing.stdout.strip() == "crashlab: no stack is running"

@@ -22,7 +22,9 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from crashlab.journal import Journal
 from crashlab.ports import free_port
@@ -156,6 +158,15 @@ def _write_targets(
     run_targets.chmod(0o755)
 
 
+def images_to_pull(
+    services: dict[str, Any], parts: tuple[str, ...], present: Callable[[str], bool]
+) -> list[str]:
+    """The parts (compose services) whose image must be pulled: pulled ones the engine lacks."""
+    return [
+        part for part in PULLED if part in parts and not present(str(services.get(part, {}).get("image", "")))
+    ]
+
+
 def _pull_missing(
     options: DockerOptions, files: list[Path], parts: tuple[str, ...], env: dict[str, str]
 ) -> None:
@@ -166,11 +177,7 @@ def _pull_missing(
     services = json.loads(done.stdout).get("services", {})
     cli = client()
     try:
-        missing = [
-            part
-            for part in PULLED
-            if part in parts and not has_image(cli, str(services.get(part, {}).get("image", "")))
-        ]
+        missing = images_to_pull(services, parts, lambda image: has_image(cli, image))
     finally:
         cli.close()
     if missing:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
+
+from stack.http import request_ok
 
 #: a relayed job's name (also a path segment)
 JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
@@ -125,12 +126,4 @@ class RelayFeed:
 
     def _send(self, method: str, body: bytes | None, content_type: str) -> bool:
         headers = {"Content-Type": content_type} if content_type else {}
-        request = urllib.request.Request(self.target, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=2.0) as resp:
-                return 200 <= int(resp.status) < 300
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return False
-        except OSError:
-            return False
+        return request_ok(urllib.request.Request(self.target, data=body, method=method, headers=headers))

@@ -215,6 +215,13 @@ def stop_supervisor(state: StackState, timeout_s: float = DOWN_TIMEOUT_S) -> Non
     deadline = time.monotonic() + 5.0
     while _group_alive(state.pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
+    if left := group_pids(state.pgid):
+        # `down` returns once every part has exited, or says what is left
+        raise StackError(
+            f"stack: processes {', '.join(map(str, left))} of the stack (process group {state.pgid}) "
+            "outlived SIGKILL for 5 s, probably stuck in the kernel (D state): see "
+            f"`ps -o pid,stat,cmd -g {state.pgid}`"
+        )
 
 
 def _group_alive(pgid: int) -> bool:
