@@ -21,6 +21,7 @@ import pytest
 
 from chaos.faults import FaultError, registry
 from crashlab.faultkinds import KINDS, MAX_TTL_S, FaultKind
+from stack.registry import RUNTIMES
 from tests.helpers_service import AUTH, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +145,9 @@ ALL_CASES = [case for kind in KINDS for case in cases_of(kind)]
 
 
 def _drill(index: int, case: Case) -> str:
-    runtime = "docker" if case.kind.family == "container" else "local"
+    # a runtime that can run the fault: the contract is about parameters, not capabilities
+    needs = registry.get(case.kind.type).needs
+    runtime = next(rt.name for rt in RUNTIMES if needs <= rt.capabilities)
     fault = json.dumps({"type": case.kind.type, **case.params})
     return (
         f"name: case-{index}\ndescription: {json.dumps(case.why)}\ntarget: {{runtime: {runtime}}}\n"
