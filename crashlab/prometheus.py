@@ -126,6 +126,12 @@ class Prometheus:
             if isinstance(t, dict) and t.get("health") == "up"
         }
 
+    def alertmanagers(self) -> list[str]:
+        """The URLs of the Alertmanagers Prometheus currently sends its alerts to."""
+        data = self._get("/api/v1/alertmanagers", {}, "alertmanagers")
+        active = data.get("activeAlertmanagers") if isinstance(data, dict) else None
+        return [str(a.get("url")) for a in active or [] if isinstance(a, dict) and a.get("url")]
+
     def query(self, promql: str, at: When | None = None, timeout_s: float | None = None) -> list[Sample]:
         """An instant query that returns a vector (or a scalar, as one unlabelled sample)."""
         params = {"query": promql}

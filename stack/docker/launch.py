@@ -49,6 +49,7 @@ from stack.http import http_ok
 from stack.local.ports import allocate, check_free
 from stack.local.spec import RestartSpec
 from stack.prometheus.config import runbooks_base
+from stack.prometheus.scrapes import wait_alertmanager_known
 from stack.runtime import SERVICES, StackConfig, StackError
 from stack.switches import service_env, write_flag_file
 
@@ -289,6 +290,8 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
             timeout_s=wait_s + 120,
         )  # fmt: skip
         stack.wait_healthy(config.health_timeout_s)
+        if "alertmanager" in urls and "prometheus" in urls:
+            wait_alertmanager_known(urls["prometheus"], config.health_timeout_s)
         for name in ("game", "odds"):
             if not http_ok(f"{urls[name]}/readyz", timeout_s=2.0):
                 raise DockerError(

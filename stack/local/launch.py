@@ -38,6 +38,7 @@ from stack.local.state import (
     state_path,
 )
 from stack.prometheus.config import write_alertmanager, write_config, write_target
+from stack.prometheus.scrapes import wait_alertmanager_known
 from stack.runtime import SERVICES, StackConfig, StackError
 from stack.switches import service_env, write_flag_file
 
@@ -152,6 +153,8 @@ def _start(
     journal = Journal(run_dir.journal_path, source="stack")
     journal.write("stack", "up", runtime="local", parts=stack.urls, supervisor_pid=pid)
     stack.wait_healthy(config.health_timeout_s)
+    if "alertmanager" in stack.urls and "prometheus" in stack.urls:
+        wait_alertmanager_known(stack.urls["prometheus"], config.health_timeout_s)
     journal.write("stack", "healthy", runtime="local", parts=stack.urls)
     run_dir.update_manifest(runtime="local", ports=ports, urls=stack.urls)
     return stack

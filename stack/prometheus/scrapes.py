@@ -32,3 +32,24 @@ def wait_scraped(prometheus_url: str, jobs: Iterable[str], timeout_s: float) -> 
             f"prometheus: targets not scraped within {timeout_s:g} s: {', '.join(sorted(missing))}; "
             f"see {prom.url}/targets"
         ) from None
+
+
+def wait_alertmanager_known(prometheus_url: str, timeout_s: float) -> None:
+    """Wait until Prometheus has discovered an Alertmanager to send to. Its discovery updates the
+    notifier only every few seconds after start-up, and an alert that fires before then reaches no
+    Alertmanager until Prometheus resends it (a minute later): a stack is not ready to page before."""
+    prom = Prometheus(prometheus_url, timeout_s=2.0)
+
+    def known() -> bool:
+        try:
+            return bool(prom.alertmanagers())
+        except PrometheusError:
+            return False
+
+    try:
+        wait_until(known, timeout_s, "Prometheus to discover the Alertmanager", every_s=0.25)
+    except WaitTimeout:
+        raise StackError(
+            f"prometheus: no Alertmanager discovered within {timeout_s:g} s; "
+            f"see {prom.url}/api/v1/alertmanagers and the alerting block of its config"
+        ) from None
