@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import click
 
+from crashlab.lease import holder
 from crashlab.rundir import RunDir
 from stack import attach, open_stack, registry
 from stack.runtime import PartStatus, RestartPolicy, Stack, StackConfig, StackError
@@ -177,13 +178,28 @@ def up_command(
 
 @click.command("down")
 @FIND_RUNTIME
-def down_command(runtime: str | None) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    envvar="CRASHLAB_FORCE",
+    help="stop the stack even while a drill or game day is using it (it will abort)",
+)
+def down_command(runtime: str | None, force: bool) -> None:
     """Stop everything `crashlab up` started; return once every part has exited. Without --runtime,
-    the running stacks of every runtime."""
+    the running stacks of every runtime. A stack a running drill holds is left alone (exit 2, naming
+    the drill) unless --force."""
     stacks = [s for s in ([attach(runtime)] if runtime else _all_running()) if s is not None]
     if not stacks:
         click.echo(f"crashlab: no {runtime + ' ' if runtime else ''}stack is running")
         return
+    if not force:
+        for stack in stacks:
+            user = holder(registry.get(stack.runtime).lease_path)
+            if user is not None:
+                raise StackError(
+                    f"stack: the {stack.runtime} stack is in use by {user}; let it end, stop it "
+                    f"(kill -INT {user.pid}), or take the stack down anyway with `crashlab down --force`"
+                )
     for stack in stacks:
         stack.down()
         click.echo(f"crashlab: {stack.runtime} stack stopped (run directory {stack.run_dir.path})")

@@ -132,3 +132,8 @@ def attach_any() -> Stack | None:
         if stack is not None:
             return stack
     return None
+
+
+def attach_all() -> list[Stack]:
+    """Every running stack, one per runtime that has one (registry order)."""
+    return [stack for runtime in RUNTIMES if (stack := runtime.attach()) is not None]

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 import psutil
 import pytest
 
+from crashlab.journal import Journal
 from crashlab.waits import wait_until
 from stack.local.state import read_state
-from tests.helpers_drill import DrillEnv, drill_env, journal_events, wait_for
+from tests.helpers_drill import DrillEnv, admin_faults, drill_env, journal_events, services, wait_for
 
 LONG = """
 name: {name}
@@ -280,3 +282,58 @@ def test_sigint_while_the_drill_brings_its_stack_up_still_takes_it_down(tmp_path
     assert json.loads((run / "manifest.json").read_text())["verdict"] == "aborted"
     assert journal_events(run, "stack", "down")
     assert not journal_events(run, "fault", "injected")
+
+
+def test_a_leftover_of_another_stack_never_gets_this_stacks_token(env: DrillEnv, tmp_path: Path) -> None:
+    """A killed drill's fault on a stack that is not the running local one (another runtime's, or one
+    already gone) is never reverted with the local stack's admin token: the cleanup matches each
+    leftover to the running stack that serves it, and leaves the rest to their TTL, saying so."""
+    env.healthy()
+    with services(tmp_path) as other:
+        fault = admin_create(other.urls["game"], other.token, {"type": "errors", "params": {}, "ttl_s": 600})
+        run = env.runs / "20260101T000000Z-elsewhere-0000"
+        journal = Journal(run / "journal.jsonl", source="runner")
+        journal.write("run", "started", scenario="elsewhere", run_id=run.name)
+        handle = {"kind": "admin", "service": "game", "url": other.urls["game"], "id": fault["id"]}
+        journal.write(
+            "fault", "injected", fault="far", fault_type="service.errors", target="game",
+            params={}, ttl_s=600, handle=handle,
+        )  # fmt: skip
+        done = env.run("chaos", "revert", "--all")
+        assert done.returncode == 0, done.stdout + done.stderr
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("far") or ": far" in ln)
+        assert other.urls["game"] in line and "TTL" in line, line
+        log = (tmp_path / "game.jsonl").read_text()
+        assert '"status":401' not in log.replace(" ", "")  # the local token was never sent there
+        assert [f["id"] for f in admin_faults(other.urls["game"], other.token)] == [fault["id"]]
+
+
+def admin_create(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(
+        url + "/admin/faults",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        created: dict[str, Any] = json.loads(resp.read())
+        return created
+
+
+def test_down_leaves_a_stack_a_running_drill_holds(env: DrillEnv) -> None:
+    """`crashlab down` refuses (exit 2, one line naming the drill) while a drill holds the stack's
+    lease; the drill and its faults carry on; it ends by itself and reverts as usual."""
+    env.healthy()
+    proc = env.start("drill", str(env.scenario("held", LONG.format(name="held"))), "--quiet")
+    try:
+        wait_for(lambda: injected_all(env, "held", 4, proc), 40, "4 faults injected")
+        done = env.run("down")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "in use by" in done.stderr and f"pid {proc.pid}" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert proc.poll() is None
+        assert len(env.faults("game")["game"]) == 1  # the stack and the drill's fault are still there
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        stop(proc)
+    assert env.faults() == {"game": [], "odds": []}

@@ -10,14 +10,10 @@ from pathlib import Path
 
 from chaos.faults import FaultContext
 from chaos.runner.rollback import Leftover, OwnedRun, mark_incomplete, revert_leftovers, scan_runs
+from crashlab.rundir import ManifestError, RunDir
 from stack import registry
 from stack.capabilities import NetworkNamespaces, SignalsProcesses
 from stack.runtime import Stack
-
-
-def running_stack() -> Stack | None:
-    """The running stack named by a state file (the registry's runtimes in order), or None."""
-    return registry.attach_any()
 
 
 def context_for(stack: Stack | None) -> FaultContext:
@@ -50,9 +46,28 @@ async def revert_all_leftovers(runs_root: Path, stack: Stack | None = None) -> C
     for run in scan.incomplete:
         mark_incomplete(run)
     if scan.leftovers:
-        ctx = context_for(stack if stack is not None else running_stack())
-        done.reverted = await revert_leftovers(scan.leftovers, ctx)
+        stacks = [stack] if stack is not None else registry.attach_all()
+        done.reverted = await revert_leftovers(scan.leftovers, lambda left: _context_of(left, stacks))
     return done
+
+
+def _context_of(left: Leftover, stacks: list[Stack]) -> FaultContext | str:
+    """The context of the running stack a leftover belongs to: the one serving the URL its handle
+    names (admin faults), else the one of its run's runtime; a reason when none is running."""
+    url = str(left.handle.get("url") or "").rstrip("/")
+    if url:
+        for stack in stacks:
+            if url in {u.rstrip("/") for u in stack.urls.values()}:
+                return context_for(stack)
+        return f"no running stack serves {url}"
+    try:
+        runtime = RunDir(left.journal.parent).read_manifest().get("runtime")
+    except (ManifestError, OSError):
+        runtime = None
+    for stack in stacks:
+        if runtime is None or stack.runtime == runtime:
+            return context_for(stack)
+    return f"no running {runtime or ''} stack".replace("  ", " ")
 
 
 def owned_line(owned: OwnedRun) -> str:

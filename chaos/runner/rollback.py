@@ -27,7 +27,7 @@ from crashlab.faultkinds import MAX_TTL_S
 from crashlab.journal import Journal, JournalEvent, read_journal
 from crashlab.lease import Owner, run_owner
 from crashlab.rundir import ManifestError, RunDir
-from crashlab.timeutil import utcnow
+from crashlab.timeutil import iso, utcnow
 
 log = logging.getLogger("crashlab.drill")
 T = TypeVar("T")
@@ -229,15 +229,25 @@ def mark_incomplete(run: Path) -> None:
         rundir.update_manifest(verdict="incomplete", reason=reason)
 
 
-async def revert_leftovers(leftovers: list[Leftover], ctx: FaultContext) -> list[tuple[Leftover, str]]:
-    """Revert each leftover; returns ``(leftover, outcome or error)``. Outcomes go into its journal."""
+async def revert_leftovers(
+    leftovers: list[Leftover], context: Callable[[Leftover], FaultContext | str]
+) -> list[tuple[Leftover, str]]:
+    """Revert each leftover through the context of the stack that serves it (``context`` answers a
+    reason instead when no running stack does: the leftover is left to its TTL, never sent to another
+    stack with that stack's token); returns ``(leftover, outcome or error)``. Outcomes go into its
+    journal."""
     results: list[tuple[Leftover, str]] = []
     for wave in waves(leftovers, lambda left: left.fault_type):
-        results.extend(await asyncio.gather(*(_revert_leftover(left, ctx) for left in wave)))
+        results.extend(await asyncio.gather(*(_revert_leftover(left, context(left)) for left in wave)))
     return results
 
 
-async def _revert_leftover(left: Leftover, ctx: FaultContext) -> tuple[Leftover, str]:
+async def _revert_leftover(left: Leftover, ctx: FaultContext | str) -> tuple[Leftover, str]:
+    if isinstance(ctx, str):
+        if left.expired:
+            return left, "expired"
+        ends = iso(left.injected_at + timedelta(seconds=left.ttl_s))
+        return left, f"left to its TTL (ends at {ends}): {ctx}"
     journal = Journal(left.journal, source="revert")
     started = time.monotonic()
     try:
