@@ -30,6 +30,12 @@ SERVICE_IMAGE = os.environ.get("CRASHLAB_SERVICE_IMAGE", "crashlab-service:ci")
 PROMETHEUS_IMAGE = os.environ.get("CRASHLAB_PROMETHEUS_IMAGE", "crashlab-prometheus:debian")
 #: the module stack's restart backoff (initial = max)
 BACKOFF_S = 2.0
+#: the module stack's switches: hardened with one fix off and settings away from their defaults
+SWITCHES: dict[str, Any] = {
+    "bulkhead": False,
+    "pooled_client": {"pool_exhausted_at": 150},
+    "retry": {"max_attempts": 5, "naive_interval_ms": 150},
+}
 
 
 def unavailable(reason: str) -> None:
@@ -101,7 +107,9 @@ def docker_stack(docker_cli: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     # a backoff long enough to measure: the observer, not the engine, restarts the services
     policy = RestartPolicy(backoff_initial_s=BACKOFF_S, backoff_max_s=BACKOFF_S)
-    config = StackConfig(run_dir=run, runtime="docker", health_timeout_s=60, restart_policy=policy)
+    config = StackConfig(
+        run_dir=run, runtime="docker", health_timeout_s=60, restart_policy=policy, switches=dict(SWITCHES)
+    )
     stack = up(config, options)
     try:
         yield stack

@@ -21,8 +21,11 @@ from chaos.faults import registry
 from chaos.faults.base import FaultContext
 from chaos.faults.errors import FaultError
 from chaos.runner.cleanup import context_for
+from service.flagfile import set_switch
+from service.profile import load_profile
 from tests.helpers_docker import (
     BACKOFF_S,
+    SWITCHES,
     docker_cli,
     docker_stack,
     http_get,
@@ -73,6 +76,33 @@ def test_stack_up_healthy_and_play_reaches_prometheus(docker_stack: Any) -> None
     manifest = docker_stack.run_dir.read_manifest()
     assert manifest["runtime"] == "docker" and manifest["urls"]["game"] == docker_stack.urls["game"]
     assert journal_events(docker_stack.run_dir.journal_path, "stack", "up", runtime="docker")
+
+
+def test_every_switch_setting_reaches_the_running_containers(docker_stack: Any) -> None:
+    """The stack's switches (hardened, bulkhead off, settings changed) are what the game runs with: its
+    /healthz switches, every setting it logged at start, and a flip of the mounted flag file, applied
+    within seconds without a restart."""
+    expected = load_profile("hardened", env={}, overrides=SWITCHES)
+    game = docker_stack.urls["game"]
+
+    def healthz_switches() -> dict[str, bool]:
+        status, body = http_get(f"{game}/healthz")
+        return dict(json.loads(body)["switches"]) if status == 200 else {}
+
+    assert healthz_switches() == expected.switches() and expected.switches()["bulkhead"] is False
+    logged = [
+        json.loads(line)
+        for line in (docker_stack.run_dir.logs / "game.jsonl").read_text().splitlines()
+        if '"msg":"listening"' in line
+    ]
+    assert logged and logged[0]["settings"] == expected.model_dump(mode="json")
+    assert logged[0]["settings"]["pooled_client"]["pool_exhausted_at"] == 150  # the naive default is 300
+    assert set_switch(docker_stack.flag_file(), "bulkhead", True) is False
+    try:
+        wait_for(lambda: healthz_switches().get("bulkhead") is True, 15, "bulkhead on in the container")
+    finally:
+        set_switch(docker_stack.flag_file(), "bulkhead", False)
+    wait_for(lambda: healthz_switches() == expected.switches(), 15, "bulkhead off again")
 
 
 def test_killed_game_is_restarted_after_its_backoff_journal_and_prometheus(docker_stack: Any) -> None:
