@@ -38,10 +38,16 @@ def context_files(root: Path = REPO_DIR) -> list[Path]:
     return sorted(found)
 
 
+#: in the context for ``pip install`` (pyproject's readme) but no code: its edits leave the image current
+NOT_DIGESTED = frozenset({"README.md"})
+
+
 def sources_digest(root: Path = REPO_DIR) -> str:
-    """sha256 over the context's paths and contents (not their times)."""
+    """sha256 over the context's paths and contents (not their times), the README aside."""
     digest = hashlib.sha256()
     for rel in context_files(root):
+        if str(rel) in NOT_DIGESTED:
+            continue
         digest.update(str(rel).encode() + b"\0")
         digest.update((root / rel).read_bytes())
         digest.update(b"\0")
