@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crashlab.rundir import RunDir
+from stack.docker.context import build_context, context_files, sources_digest
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, DockerError, check_compose_version
 from stack.docker.launch import PULLED, host_ports, images_to_pull, restart_policy_json
 from stack.docker.options import CORE_PARTS, FULL_PARTS, FULL_PORTS, OBSERVER_PORT
@@ -119,3 +121,23 @@ def test_the_observer_gets_the_drills_restart_policy() -> None:
         4.0,
         4.0,
     )
+
+
+def test_the_images_digest_follows_the_code_and_not_the_readme(tmp_path: Path) -> None:
+    """An image built from other code is noticed by its label; a README edit does not make it stale."""
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "__pycache__").mkdir()
+    (tmp_path / "stack" / "mod.py").write_text("x = 1\n")
+    (tmp_path / "stack" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "README.md").write_text("one\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    assert [str(p) for p in context_files(tmp_path)] == ["README.md", "pyproject.toml", "stack/mod.py"]
+    first = sources_digest(tmp_path)
+    (tmp_path / "README.md").write_text("two\n")
+    assert sources_digest(tmp_path) == first
+    (tmp_path / "stack" / "mod.py").write_text("x = 2\n")
+    assert sources_digest(tmp_path) != first
+    with tarfile.open(fileobj=build_context(tmp_path)) as tar:
+        # plain ustar entries: `docker build -` recognises the archive from its first 1 KiB
+        assert tar.getnames() == ["README.md", "pyproject.toml", "stack/mod.py"]
+        assert all(m.type == tarfile.REGTYPE and m.uid == 0 for m in tar.getmembers())
