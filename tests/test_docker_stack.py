@@ -75,7 +75,14 @@ def test_stack_up_healthy_and_play_reaches_prometheus(docker_stack: Any) -> None
     assert sum(float(s["value"][1]) for s in series) >= 1
     manifest = docker_stack.run_dir.read_manifest()
     assert manifest["runtime"] == "docker" and manifest["urls"]["game"] == docker_stack.urls["game"]
-    assert journal_events(docker_stack.run_dir.journal_path, "stack", "up", runtime="docker")
+    journal = docker_stack.run_dir.journal_path
+    assert journal_events(journal, "stack", "up", runtime="docker")
+    # the observer follows the engine before game and odds start: both first starts are journaled
+    started = journal_events(journal, "process", "started")
+    assert {(e.get("service"), e.source) for e in started} >= {
+        ("odds", "docker-observer"),
+        ("game", "docker-observer"),
+    }
 
 
 def test_every_switch_setting_reaches_the_running_containers(docker_stack: Any) -> None:
