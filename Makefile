@@ -6,13 +6,14 @@ CRASHLAB := $(VENV)/bin/crashlab
 STAMP := $(VENV)/.crashlab-installed
 SPEED ?= 1
 
-.PHONY: doctor setup test lint drill drill-compare up down status bench schema clean help
+.PHONY: doctor setup test lint drill drill-compare gameday up down status bench schema clean help
 
 help:
 	@echo "make drill          replay the five-crash incident on the embedded stack and write its post-mortem"
 	@echo "make test           run the whole test suite"
 	@echo "make lint           ruff + mypy --strict"
 	@echo "make drill-compare  naive vs hardened five-crash drills and their comparison page"
+	@echo "make gameday        a game day (GAMEDAY=scenarios/gameday/five-crash.yaml): consoles for the team and you"
 	@echo "make up / down      the Docker stack (Prometheus, Loki, Tempo, Grafana)"
 	@echo "make setup          .venv and system packages (prometheus, alertmanager, nftables, chromium, ...)"
 	@echo "make doctor         check the binaries and kernel features crashlab relies on"
@@ -39,6 +40,10 @@ drill-compare: setup
 	$(CRASHLAB) drill scenarios/five-crash.yaml --speed $(SPEED) --report --link latest-naive
 	$(CRASHLAB) drill scenarios/five-crash-hardened.yaml --speed $(SPEED) --report --link latest-hardened
 	$(CRASHLAB) compare runs/latest-naive runs/latest-hardened
+
+GAMEDAY ?= scenarios/gameday/five-crash.yaml
+gameday: setup
+	$(CRASHLAB) gameday $(GAMEDAY) --speed $(SPEED) --report $(GAMEDAY_ARGS)
 
 up: setup
 	$(CRASHLAB) up --runtime docker

@@ -15,10 +15,10 @@ from typing import Any
 
 from chaos.scenario.errors import ScenarioError
 from chaos.scenario.model import Scenario
-from chaos.scenario.timeline import PlanStep, expand, length_s, span_s
+from chaos.scenario.timeline import PlanStep, Recurrence, expand, length_s, recurrences, span_s
 from crashlab.durations import format_duration
 
-__all__ = ["Plan", "PlanStep", "expand", "length_s", "plan", "scale", "span_s"]
+__all__ = ["Plan", "PlanStep", "Recurrence", "expand", "length_s", "plan", "scale", "span_s"]
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,29 @@ class Plan:
     timeline_s: float
     #: the drill's length: the longer of the load and the timeline
     total_s: float
+    #: the steps that recur until the game day ends or a condition holds (not in ``steps``)
+    recurring: tuple[Recurrence, ...] = ()
 
     def lines(self) -> list[str]:
         """A readable table: offset, duration, label, type, params (for ``--dry-run``)."""
+        return [line(step) for step in self.steps]
+
+    def recurring_lines(self) -> list[str]:
+        """The first occurrence of each recurring step, and how it recurs."""
         out = []
-        for step in self.steps:
-            params = " ".join(f"{k}={_value(k, v)}" for k, v in step.fault.params().items() if v is not None)
-            length = format_duration(step.duration_s) if step.duration_s else "instant"
-            start = "+" + format_duration(step.start_s)
-            out.append(f"{start:>9} {length:>8}  {step.label:<24} {step.fault.type:<20} {params}".rstrip())
+        for rec in self.recurring:
+            until = rec.until if isinstance(rec.until, str) else f"{rec.until.promql} holds"
+            out.append(f"{rec.name}: every {format_duration(rec.every_s)} until {until}, first:")
+            out.extend(line(step) for step in rec.occurrence(0))
         return out
+
+
+def line(step: PlanStep) -> str:
+    """One step of the plan: offset, duration, label, type, params."""
+    params = " ".join(f"{k}={_value(k, v)}" for k, v in step.fault.params().items() if v is not None)
+    length = format_duration(step.duration_s) if step.duration_s else "instant"
+    start = "+" + format_duration(step.start_s)
+    return f"{start:>9} {length:>8}  {step.label:<24} {step.fault.type:<20} {params}".rstrip()
 
 
 def _value(key: str, value: Any) -> str:
@@ -75,4 +88,5 @@ def plan(scenario: Scenario, speed: float = 1.0) -> Plan:
         speed=float(speed),
         timeline_s=round(timeline_s, 6),
         total_s=round(max(timeline_s, load_s), 6),
+        recurring=tuple(recurrences(scaled.timeline)),
     )

@@ -1,9 +1,9 @@
 """The one ``crashlab`` command. Each area contributes its subcommands from its own ``cli`` module.
 
 Areas: ``service.cli`` (serve), ``stack.cli`` (up, down, status), ``chaos.cli`` (validate, drill,
-chaos), ``reports.cli`` (report, compare, runs). An area's ``cli`` module exposes ``COMMANDS``, a
-list of click commands, and must not import Locust (gevent monkey-patching) at import time; a new
-area's commands are imported below and listed in :data:`AREAS`. The console script is
+chaos), ``gameday.cli`` (gameday), ``reports.cli`` (report, compare, runs). An area's ``cli`` module
+exposes ``COMMANDS``, a list of click commands, and must not import Locust (gevent monkey-patching) at
+import time; a new area's commands are imported below and listed in :data:`AREAS`. The console script is
 :mod:`crashlab.entry` (a Ctrl-C while these imports run ends quietly).
 """
 
@@ -22,6 +22,7 @@ from crashlab import __version__
 from crashlab.doctor import doctor
 from crashlab.errors import CrashlabError
 from crashlab.timeutil import utcnow
+from gameday.cli import COMMANDS as GAMEDAY_COMMANDS
 from reports.cli import COMMANDS as REPORT_COMMANDS
 from service.cli import COMMANDS as SERVICE_COMMANDS
 from stack.cli import COMMANDS as STACK_COMMANDS
@@ -33,6 +34,7 @@ AREAS: list[list[click.Command]] = [
     STACK_COMMANDS,
     K8S_COMMANDS,
     CHAOS_COMMANDS,
+    GAMEDAY_COMMANDS,
     REPORT_COMMANDS,
 ]
 

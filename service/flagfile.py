@@ -23,7 +23,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +81,24 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 
 def write(path: Path, profile: Profile) -> Path:
-    """Write ``profile`` as the flag file ``path`` (atomically); returns ``path``."""
-    _write(path, document(profile))
+    """Write ``profile`` as the flag file ``path`` (atomically, after any flip in progress); returns
+    ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        _write(path, document(profile))
     return path
+
+
+def restore(path: Path, content: bytes) -> None:
+    """Put back an earlier copy of the flag file (``content``: its bytes), atomically, after any flip
+    in progress (a game day restores the switches it started with)."""
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise ServiceError(f"{path}: the copy to restore is not JSON: {exc}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        _write(path, data)
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -135,16 +150,24 @@ def _locked(path: Path) -> Iterator[None]:
 
 def set_switch(path: Path, name: str, enabled: bool) -> bool:
     """Turn switch ``name`` on or off in the flag file (an atomic rewrite); returns the previous value."""
-    if name not in SWITCHES:
-        raise unknown_switch(name)
+    return set_switches(path, {name: enabled})[name]
+
+
+def set_switches(path: Path, values: Mapping[str, bool]) -> dict[str, bool]:
+    """Turn several switches on or off in one atomic rewrite of the flag file; returns their previous
+    values."""
+    for name in values:
+        if name not in SWITCHES:
+            raise unknown_switch(name)
     read(path)  # a missing or broken file is an error before anything is locked or written
     with _locked(path):
         data = read(path)
-        previous = _switches(path, data)[name]
-        flag = data["flags"][name]
-        flag["variants"] = dict(VARIANTS)
-        flag["defaultVariant"] = "on" if enabled else "off"
-        flag["state"] = "ENABLED"
-        flag.pop("targeting", None)
+        before = _switches(path, data)
+        for name, enabled in values.items():
+            flag = data["flags"][name]
+            flag["variants"] = dict(VARIANTS)
+            flag["defaultVariant"] = "on" if enabled else "off"
+            flag["state"] = "ENABLED"
+            flag.pop("targeting", None)
         _write(path, data)
-    return previous
+    return {name: before[name] for name in values}

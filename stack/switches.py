@@ -10,18 +10,31 @@ passes the file's path to the services, the Docker runtime bind-mounts its folde
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from service import flagfile
-from service.profile import SWITCH_ENV_PREFIX, load_profile
+from service.profile import SWITCH_ENV_PREFIX, Profile, load_profile
 from stack.runtime import StackConfig
 
 
 def write_flag_file(config: StackConfig) -> Path:
     """Write the stack's flag file for ``config``; returns its path."""
-    env = {**os.environ, **config.env}
-    profile = load_profile(config.profile, env=env, overrides=config.switches)
-    return flagfile.write(config.run_dir.flag_file.absolute(), profile)
+    path = config.run_dir.flag_file.absolute()
+    rebuild_flag_file(path, config.profile, config.switches, {**os.environ, **config.env})
+    return path
+
+
+def rebuild_flag_file(
+    path: Path, profile: str, switches: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Profile:
+    """(Re)write the flag file ``path`` from ``profile`` and switch overrides (the one merge,
+    ``load_profile``; ``env``: the ``CRASHLAB_SWITCH_*`` variables, default the process's); returns the
+    effective profile. A game day's ``deploy`` rebuilds a running stack's file with it."""
+    effective = load_profile(profile, env=os.environ if env is None else env, overrides=switches)
+    flagfile.write(path, effective)
+    return effective
 
 
 def service_env(config: StackConfig) -> dict[str, str]:

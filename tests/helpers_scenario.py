@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.scenario import Scenario, parse_scenario
+from chaos.scenario import Problem, Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_DIR = ROOT / "tests" / "data" / "bad-scenarios"
@@ -40,6 +40,17 @@ def expectations(path: Path) -> list[Expected]:
         if match:
             found.append(Expected(int(match[1]), match[2], match[3]))
     return found
+
+
+def assert_expected_problems(path: Path, problems: list[Problem]) -> None:
+    """``problems`` are exactly the file's ``# expect:`` lines: same count, line, field, message start."""
+    expected = expectations(path)
+    shown = "\n".join(str(p) for p in problems)
+    assert len(problems) == len(expected), shown
+    for problem, want in zip(problems, expected, strict=True):
+        assert problem.path == str(path)
+        assert (problem.line, problem.field) == (want.line, want.field), shown
+        assert problem.message.startswith(want.message), shown
 
 
 def scenario_from(text: str) -> Scenario:

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from chaos.scenario import ScenarioError, check_file, load_scenario, validate_files
-from tests.helpers_scenario import BAD_DIR, EXAMPLE, ROOT, bad_files, expectations, run_cli
+from tests.helpers_scenario import (
+    BAD_DIR,
+    EXAMPLE,
+    ROOT,
+    assert_expected_problems,
+    bad_files,
+    expectations,
+    run_cli,
+)
 
 PROBLEM_LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<field>\S+): (?P<message>.+)$")
 
@@ -22,14 +30,7 @@ def test_corpus_is_large_and_every_file_says_what_it_expects() -> None:
 
 @pytest.mark.parametrize("path", bad_files(), ids=lambda p: p.stem)
 def test_bad_file_is_rejected_with_file_line_field_and_message(path: Path) -> None:
-    expected = expectations(path)
-    problems = validate_files([path])
-    shown = "\n".join(str(p) for p in problems)
-    assert len(problems) == len(expected), shown
-    for problem, want in zip(problems, expected, strict=True):
-        assert problem.path == str(path)
-        assert (problem.line, problem.field) == (want.line, want.field), shown
-        assert problem.message.startswith(want.message), shown
+    assert_expected_problems(path, validate_files([path]))
 
 
 @pytest.mark.parametrize("path", bad_files(), ids=lambda p: p.stem)

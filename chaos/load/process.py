@@ -229,9 +229,9 @@ async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
         await proc.wait()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM Locust when the runner dies (even by SIGKILL), so no load is
-    left running without its drill."""
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the runner dies (even by SIGKILL), so no load (or game-day
+    console) is left running without its drill."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -282,7 +282,7 @@ class LoadProcess:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise LoadError(f"starting Locust failed: {exc} ({' '.join(argv)})") from exc

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -17,7 +20,7 @@ from chaos.runner.errors import DrillError
 from crashlab.rundir import runs_root
 
 
-async def _run_with_signals(drill: Drill, console: Console) -> DrillResult:
+async def run_with_signals(drill: Drill, console: Console) -> DrillResult:
     """Run the drill; SIGINT and SIGTERM cancel it, which reverts every fault (a second signal while
     reverting is ignored: the rollback finishes first)."""
     loop = asyncio.get_running_loop()
@@ -42,7 +45,7 @@ async def _run_with_signals(drill: Drill, console: Console) -> DrillResult:
             loop.remove_signal_handler(sig)
 
 
-def _link(run_path: Path, root: Path, name: str) -> Path:
+def link_run(run_path: Path, root: Path, name: str) -> Path:
     link = root / name
     if link.is_symlink() or not link.exists():
         link.unlink(missing_ok=True)
@@ -61,61 +64,93 @@ def write_report(run_path: Path) -> list[str]:
     return [*headline(written.report), str(written.html)]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(what: str) -> Callable[[F], F]:
+    """The options of every command that runs a drill (``crashlab drill``, ``crashlab gameday``):
+    ``--speed``, ``--dry-run``, ``--quiet``, ``--runs-dir``, ``--report``, ``--link``, ``--keep-up``."""
+    options = [
+        click.option(
+            "--speed",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="divide every offset and duration by K",
+        ),
+        click.option("--dry-run", is_flag=True, help="print the plan with absolute times; inject nothing"),
+        click.option("--quiet", is_flag=True, help="no live panel: event lines only (CI)"),
+        click.option(
+            "--runs-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=None,
+            help="where run directories go (default: $CRASHLAB_RUNS_DIR or runs/)",
+        ),
+        click.option("--report", "with_report", is_flag=True, help=f"write the post-mortem after the {what}"),
+        click.option("--link", "link_name", default=None, help="make RUNS_DIR/NAME a symlink to this run"),
+        click.option("--keep-up", is_flag=True, help=f"leave a stack this {what} brought up running"),
+    ]
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """The values of :func:`run_options`."""
+
+    speed: float
+    dry_run: bool
+    quiet: bool
+    runs_dir: Path | None
+    with_report: bool
+    link_name: str | None
+    keep_up: bool
+
+    def options(self, file: Path) -> DrillOptions:
+        if not file.exists():
+            raise DrillError(f"{file}: no such drill file")
+        return DrillOptions(
+            speed=self.speed,
+            dry_run=self.dry_run,
+            quiet=self.quiet,
+            runs_dir=self.runs_dir,
+            keep_up=self.keep_up,
+            report=write_report if self.with_report else None,
+        )
+
+    def finish(self, ctx: click.Context, result: DrillResult, console: Console) -> None:
+        """After a run: the link, the failures, the run's path, the report's lines; exit with the
+        verdict's code."""
+        if result.run_dir is not None:
+            root = runs_root(self.runs_dir)
+            if self.link_name:
+                link_run(result.run_dir.path, root, self.link_name)
+            for failure in result.failures:
+                console.print(f"failed: {failure}", highlight=False, markup=False)
+            click.echo(str(result.run_dir.path))
+            # last, so that the page's path is the last line
+            for line in result.report_lines:
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+        ctx.exit(result.exit_code)
+
+
 @click.command("drill")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--speed", type=float, default=1.0, show_default=True, help="divide every offset and duration by K"
-)
-@click.option("--dry-run", is_flag=True, help="print the plan with absolute times; inject nothing")
-@click.option("--quiet", is_flag=True, help="no live panel: event lines only (CI)")
-@click.option(
-    "--runs-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="where run directories go (default: $CRASHLAB_RUNS_DIR or runs/)",
-)
-@click.option("--report", "with_report", is_flag=True, help="write the post-mortem after the drill")
-@click.option("--link", "link_name", default=None, help="make RUNS_DIR/NAME a symlink to this run")
-@click.option("--keep-up", is_flag=True, help="leave a stack this drill brought up running")
+@run_options("drill")
 @click.pass_context
-def drill_command(
-    ctx: click.Context,
-    file: Path,
-    speed: float,
-    dry_run: bool,
-    quiet: bool,
-    runs_dir: Path | None,
-    with_report: bool,
-    link_name: str | None,
-    keep_up: bool,
-) -> None:
+def drill_command(ctx: click.Context, /, file: Path, **run: Any) -> None:
     """Run the drill FILE: stack, steady state, Locust load, timeline of faults, probes, guardrails,
     expectations; write runs/<run-id>/. Exit 0 when every expectation holds, 1 when one fails, 2 on
     invalid input or an aborted drill. Every injected fault is reverted on every exit path."""
-    if not file.exists():
-        raise DrillError(f"{file}: no such drill file")
+    args = RunArgs(**run)
     console = Console(soft_wrap=True)
-    options = DrillOptions(
-        speed=speed,
-        dry_run=dry_run,
-        quiet=quiet,
-        runs_dir=runs_dir,
-        keep_up=keep_up,
-        report=write_report if with_report else None,
-    )
-    drill = Drill(file, options, console)
-    result = asyncio.run(_run_with_signals(drill, console))
-    if result.run_dir is not None:
-        root = runs_root(runs_dir)
-        if link_name:
-            _link(result.run_dir.path, root, link_name)
-        for failure in result.failures:
-            console.print(f"failed: {failure}", highlight=False, markup=False)
-        click.echo(str(result.run_dir.path))
-        # last, so that the page's path is the last line
-        for line in result.report_lines:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
-    ctx.exit(result.exit_code)
+    drill = Drill(file, args.options(file), console)
+    args.finish(ctx, asyncio.run(run_with_signals(drill, console)), console)
 
 
 @click.group("chaos")

@@ -28,14 +28,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from rich.console import Console
 
 from chaos import verdict
-from chaos.load.process import LoadProcess
-from chaos.plan import Plan, plan
+from chaos.load.process import LoadProcess, LoadSettings
+from chaos.plan import Plan, PlanStep, plan
 from chaos.runner import events as ev
 from chaos.runner import guardrails as guards
 from chaos.runner.cleanup import context_for, owned_line, revert_all_leftovers
@@ -50,7 +50,7 @@ from chaos.runner.rollback import Rollback
 from chaos.runner.stacks import DrillStack, acquire, lease_stack
 from chaos.runner.timeline import run_timeline, sleep_until
 from chaos.scenario import load_scenario
-from chaos.scenario.model import HttpProbe, PromQLProbe, Scenario
+from chaos.scenario.model import HttpProbe, PromQLProbe, Scenario, Target
 from crashlab import __version__
 from crashlab.errors import CrashlabError
 from crashlab.journal import Journal, read_journal
@@ -126,14 +126,16 @@ def journals_of(*runs: RunDir) -> list[Path]:
 
 
 @dataclass
-class _Drill:
-    """One drill being run: what every step needs, in one place."""
+class DrillRun:
+    """One drill being run: what every step (and the drill's :class:`Mode`) needs, in one place."""
 
     plan: Plan
     run: RunDir
     bus: EventBus
     #: the runner's own /metrics (job ``runner``)
     metrics_url: str
+    #: the window's planned length (the live progress shows it; a game day's grows when extended)
+    total_s: float = 0.0
     phase: str = "setup"
     acquired: DrillStack | None = None
     rollback: Rollback | None = None
@@ -163,11 +165,88 @@ class _Probing:
     session: aiohttp.ClientSession
 
 
+class Mode(Protocol):
+    """How a drill runs around the engine's fixed parts (stack, steady state, load, rollback of every
+    fault, probes, guardrails, verdict, report): the film of ``crashlab drill`` (:class:`Film`) or a
+    game day with a team in the loop (``gameday.runner``)."""
+
+    def check(self, the_plan: Plan) -> None:
+        """Refuse (a :class:`DrillError`) a plan this mode cannot run."""
+        ...
+
+    def total_s(self, the_plan: Plan) -> float:
+        """The window's planned length."""
+        ...
+
+    def acquire(self, target: Target, run: RunDir) -> DrillStack:
+        """The stack the drill runs against (blocking: run in a thread)."""
+        ...
+
+    def load_settings(self, settings: LoadSettings) -> LoadSettings:
+        """The load as this mode runs it."""
+        ...
+
+    async def prepare(self, drill: DrillRun, lifetime: AsyncExitStack) -> None:
+        """Once the stack is up, before the steady state: acquire what the mode needs, each with its undo
+        pushed onto ``lifetime``."""
+        ...
+
+    async def window(self, drill: DrillRun, t0: float) -> None:
+        """The drill window (the load runs): the timeline from ``t0`` (monotonic) until the window ends.
+        Every fault it injects goes through ``drill.rollback``, which reverts what is left afterwards."""
+        ...
+
+    async def ending(self, drill: DrillRun, result: DrillResult) -> None:
+        """The drill is over (every fault reverted, the verdict known, not yet recorded)."""
+        ...
+
+
+class Film:
+    """``crashlab drill``: the timeline as planned, then the load to its end; a timeline that recurs
+    until a game day ends is refused."""
+
+    def check(self, the_plan: Plan) -> None:
+        if the_plan.recurring:
+            where = f"timeline[{the_plan.recurring[0].loc[1]}].repeat.until"
+            raise DrillError(
+                f"{the_plan.scenario.source or the_plan.scenario.name}: {where}: recurs until the game day "
+                "ends; run it with `crashlab gameday`"
+            )
+
+    def total_s(self, the_plan: Plan) -> float:
+        return the_plan.total_s
+
+    def acquire(self, target: Target, run: RunDir) -> DrillStack:
+        return acquire(target, run)
+
+    def load_settings(self, settings: LoadSettings) -> LoadSettings:
+        return settings
+
+    async def prepare(self, drill: DrillRun, lifetime: AsyncExitStack) -> None:
+        return None
+
+    async def window(self, drill: DrillRun, t0: float) -> None:
+        assert drill.rollback is not None
+        await run_timeline(drill.plan.steps, drill.rollback, t0)
+        await sleep_until(t0 + drill.plan.total_s)
+        if drill.load is not None:
+            load = drill.scenario.load
+            grace = (load.client_timeout or 10.0) * (1 + load.client_retries) if load else 10.0
+            with contextlib.suppress(TimeoutError):
+                await drill.load.wait(timeout_s=grace + 10.0)
+
+    async def ending(self, drill: DrillRun, result: DrillResult) -> None:
+        return None
+
+
 class Drill:
-    def __init__(self, path: Path, options: DrillOptions, console: Console | None = None) -> None:
+    def __init__(
+        self, path: Path, options: DrillOptions, console: Console | None = None, mode: Mode | None = None
+    ) -> None:
         self.path = path
         self.options = options
         self.console = console or Console()
+        self.mode: Mode = mode or Film()
         self.cleaning = False
         self.interrupted_by = ""
 
@@ -176,6 +255,7 @@ class Drill:
         scenario = load_scenario(self.path)
         the_plan = plan(scenario, self.options.speed)
         check_plan(the_plan)
+        self.mode.check(the_plan)
         if self.options.dry_run:
             self.dry_run(the_plan)
             return DrillResult("dry-run", None)
@@ -232,8 +312,8 @@ class Drill:
             lifetime.callback(metrics.close)
             bus.subscribe(metrics)
             run.update_manifest(**self._manifest(the_plan, run, metrics.url), owner=me.to_json())
-            drill = _Drill(the_plan, run, bus, metrics.url)
-            bus.emit(ev.DrillStarted(scenario.name, run.run_id, the_plan.total_s, the_plan.speed, me.pid))
+            drill = DrillRun(the_plan, run, bus, metrics.url, total_s=self.mode.total_s(the_plan))
+            bus.emit(ev.DrillStarted(scenario.name, run.run_id, drill.total_s, the_plan.speed, me.pid))
             lifetime.callback(bus.emit, ev.PhaseEnded("teardown"))
             try:
                 await self._drill(drill, lifetime, result)
@@ -253,6 +333,7 @@ class Drill:
             self.cleaning = True
             # every fault is reverted and the load stopped: the verdict, then the report while the
             # stack (and its Prometheus) still runs, then the lifetime unwinds (teardown)
+            await self._ending(drill, result)
             self._record(drill, result)
             if self.options.report is not None:
                 result.report_lines = await self._report(self.options.report, run)
@@ -275,20 +356,19 @@ class Drill:
             "target": scenario.target.model_dump(mode="json"),
             "versions": {"crashlab": __version__, "python": platform.python_version()},
             "plan": [
-                {
-                    "label": s.label,
-                    "type": s.fault.type,
-                    "start_s": s.start_s,
-                    "duration_s": s.duration_s,
-                    "params": s.fault.params(),
-                }
-                for s in the_plan.steps
+                *(_plan_entry(s) for s in the_plan.steps),
+                # a recurring step: its first occurrence and how often it comes back (a game day's)
+                *(
+                    {**_plan_entry(s), "repeat": {"every_s": rec.every_s}}
+                    for rec in the_plan.recurring
+                    for s in rec.occurrence(0)
+                ),
             ],
             "runner_metrics_url": metrics_url,
             "started_at": iso(utcnow()),
         }
 
-    def _record(self, drill: _Drill, result: DrillResult) -> None:
+    def _record(self, drill: DrillRun, result: DrillResult) -> None:
         """The verdict in the manifest and the journal (``run ended`` / ``run aborted``)."""
         drill.run.update_manifest(
             ended_at=iso(utcnow()),
@@ -303,6 +383,13 @@ class Drill:
             )
         )
 
+    async def _ending(self, drill: DrillRun, result: DrillResult) -> None:
+        try:
+            await self.mode.ending(drill, result)
+        except Exception as exc:  # the verdict is still recorded
+            log.exception("ending the drill %s failed", drill.run.run_id)
+            self.console.print(f"ending the drill failed: {exc}", highlight=False)
+
     async def _report(self, writer: ReportWriter, run: RunDir) -> list[str]:
         try:
             return await asyncio.to_thread(writer, run.path)
@@ -310,7 +397,7 @@ class Drill:
             log.debug("report of %s failed", run.run_id, exc_info=True)
             return [f"report failed: {exc}"]
 
-    async def _drill(self, drill: _Drill, lifetime: AsyncExitStack, result: DrillResult) -> None:
+    async def _drill(self, drill: DrillRun, lifetime: AsyncExitStack, result: DrillResult) -> None:
         drill.enter("setup")
         cleaned = await revert_all_leftovers(runs_root(self.options.runs_dir))
         for theirs in cleaned.owned:
@@ -326,6 +413,7 @@ class Drill:
         owned = drill.acquired is not None and drill.acquired.owned
         drill.run.update_manifest(urls=stack.urls, stack_run_dir=str(stack.run_dir.path), stack_owned=owned)
         drill.journals = journals_of(drill.run, stack.run_dir)
+        await self.mode.prepare(drill, lifetime)
         async with aiohttp.ClientSession() as session:
             urls = stack.urls
             prom = Prometheus(urls["prometheus"]) if "prometheus" in urls else None
@@ -364,8 +452,10 @@ class Drill:
             result.failures, result.verdict, result.reason = judged.failures, judged.verdict, judged.reason
 
     # --- acquisitions, each with its undo ----------------------------------------------------------
-    async def _acquire_stack(self, drill: _Drill, lifetime: AsyncExitStack) -> None:
-        bringing_up = asyncio.ensure_future(asyncio.to_thread(acquire, drill.scenario.target, drill.run))
+    async def _acquire_stack(self, drill: DrillRun, lifetime: AsyncExitStack) -> None:
+        bringing_up = asyncio.ensure_future(
+            asyncio.to_thread(self.mode.acquire, drill.scenario.target, drill.run)
+        )
         try:
             drill.acquired = await asyncio.shield(bringing_up)
         except asyncio.CancelledError:
@@ -405,14 +495,14 @@ class Drill:
         run.update_manifest(window={"start": iso(start), "end": iso(utcnow())})
 
     async def _start_load(
-        self, drill: _Drill, activity: AsyncExitStack, lifetime: AsyncExitStack, prom: Prometheus | None
+        self, drill: DrillRun, activity: AsyncExitStack, lifetime: AsyncExitStack, prom: Prometheus | None
     ) -> None:
         scenario = drill.scenario
         if scenario.load is None:
             return
         drill.enter("load")
-        settings = dataclasses.replace(
-            load_settings(scenario.load, scenario.target.seed), metrics_port=free_port()
+        settings = self.mode.load_settings(
+            dataclasses.replace(load_settings(scenario.load, scenario.target.seed), metrics_port=free_port())
         )
         load = drill.load = LoadProcess(drill.stack.urls["game"], settings, drill.run.locust)
         scraped = bool(load.metrics_url) and isinstance(drill.stack, ScrapeTargets)
@@ -436,7 +526,7 @@ class Drill:
 
     async def _timeline(
         self,
-        drill: _Drill,
+        drill: DrillRun,
         activity: AsyncExitStack,
         window_start: datetime,
         probing: _Probing,
@@ -466,7 +556,7 @@ class Drill:
             if scenario.guardrails
             else None
         )
-        main = asyncio.create_task(self._timeline_and_load(drill, t0))
+        main = asyncio.create_task(self.mode.window(drill, t0))
         waiting = [main, *([guard_task] if guard_task else [])]
         activity.push_async_callback(_cancel, [*tasks, *waiting])
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -485,7 +575,7 @@ class Drill:
         probes: Sequence[PromQLProbe | HttpProbe],
         when: str,
         probing: _Probing,
-        drill: _Drill,
+        drill: DrillRun,
     ) -> list[str]:
         results = await asyncio.gather(
             *(run_probe(p, probing.urls, probing.prom, probing.session) for p in probes)
@@ -504,7 +594,7 @@ class Drill:
         self,
         scenario: Scenario,
         probing: _Probing,
-        drill: _Drill,
+        drill: DrillRun,
     ) -> None:
         during = scenario.steady_state.during
         assert during is not None
@@ -537,23 +627,13 @@ class Drill:
             timeout = LOAD_START_TIMEOUT_S + load.settings.start_wait_s
             await wait_until_async(started, timeout, "Locust's first stats")
 
-    async def _timeline_and_load(self, drill: _Drill, t0: float) -> None:
-        assert drill.rollback is not None
-        await run_timeline(drill.plan.steps, drill.rollback, t0)
-        await sleep_until(t0 + drill.plan.total_s)
-        if drill.load is not None:
-            load = drill.scenario.load
-            grace = (load.client_timeout or 10.0) * (1 + load.client_retries) if load else 10.0
-            with contextlib.suppress(TimeoutError):
-                await drill.load.wait(timeout_s=grace + 10.0)
-
-    async def _ticker(self, drill: _Drill, t0: float, counter: CrashCounter) -> None:
+    async def _ticker(self, drill: DrillRun, t0: float, counter: CrashCounter) -> None:
         while True:
             live = drill.load.live() if drill.load else None
             drill.bus.emit(
                 ev.Tick(
                     elapsed_s=time.monotonic() - t0,
-                    total_s=drill.plan.total_s,
+                    total_s=drill.total_s,
                     phase=drill.phase,
                     active_faults=tuple(drill.rollback.active) if drill.rollback else (),
                     rps=live.rps if live else None,
@@ -563,6 +643,16 @@ class Drill:
                 )
             )
             await asyncio.sleep(1.0)
+
+
+def _plan_entry(step: PlanStep) -> dict[str, Any]:
+    return {
+        "label": step.label,
+        "type": step.fault.type,
+        "start_s": step.start_s,
+        "duration_s": step.duration_s,
+        "params": step.fault.params(),
+    }
 
 
 async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:

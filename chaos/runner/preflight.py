@@ -21,7 +21,8 @@ def check_plan(the_plan: Plan) -> None:
     """Every fault of the plan is in the catalogue, has valid params and fits the runtime."""
     runtime = the_plan.scenario.target.runtime
     problems = []
-    for step in the_plan.steps:
+    first_occurrences = [step for rec in the_plan.recurring for step in rec.occurrence(0)]
+    for step in [*the_plan.steps, *first_occurrences]:
         family = step.fault.family
         where = "/".join(str(p) for p in step.loc)
         if RUNTIME_FAMILIES.get(family, runtime) != runtime:
@@ -84,7 +85,7 @@ def plan_lines(the_plan: Plan, start: datetime) -> list[str]:
         begin = start + timedelta(seconds=step.start_s)
         end = start + timedelta(seconds=step.end_s)
         lines.append(f"{_clock(begin)} {_clock(end)} {text}")
-    return lines
+    return lines + the_plan.recurring_lines()
 
 
 def _clock(ts: datetime) -> str:

@@ -92,9 +92,20 @@ class Rollback:
         return active
 
     async def revert(self, name: str, *, lag_ms: float = 0.0) -> str | None:
+        """Revert one active fault; a revert under way when the caller is cancelled (the drill window
+        ends at the very moment the step does) finishes and is recorded before the cancellation goes on,
+        so the fault is never left out of both the active ones and the journal."""
         active = self.active.pop(name, None)
         if active is None:
             return None
+        task = asyncio.ensure_future(self._revert(name, active, lag_ms))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            raise
+
+    async def _revert(self, name: str, active: ActiveFault, lag_ms: float) -> str | None:
         fault = registry.get(active.fault_type)
         try:
             outcome = await fault.revert(active.handle, self.ctx)

@@ -8,6 +8,7 @@ stack matches when that record equals this scenario's target. The runtime comes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +80,31 @@ def attach(target: Target) -> DrillStack | None:
     )
 
 
-def bring_up(target: Target, run_dir: RunDir) -> DrillStack:
-    """A new stack of the target's runtime, in ``run_dir``, recorded as brought up for ``target``."""
-    stack = registry.get(target.runtime).up(stack_config(target, run_dir))
+def bring_up(
+    target: Target, run_dir: RunDir, configure: Callable[[StackConfig], StackConfig] | None = None
+) -> DrillStack:
+    """A new stack of the target's runtime, in ``run_dir``, recorded as brought up for ``target``;
+    ``configure`` adjusts its config first (a game day points Alertmanager's pager at its console)."""
+    config = stack_config(target, run_dir)
+    if configure is not None:
+        config = configure(config)
+    stack = registry.get(target.runtime).up(config)
     run_dir.update_manifest(stack_target=target_record(target))
     return DrillStack(stack, owned=True)
+
+
+def bring_up_own(
+    target: Target, run_dir: RunDir, configure: Callable[[StackConfig], StackConfig], why: str
+) -> DrillStack:
+    """A new stack like :func:`bring_up`, refusing to start while one of the runtime runs (``why``: what
+    needs a stack of its own)."""
+    running = registry.get(target.runtime).attach()
+    if running is not None:
+        raise DrillError(
+            f"a {target.runtime} stack is already up (run {running.run_dir.path}); {why}: "
+            "run `crashlab down` first"
+        )
+    return bring_up(target, run_dir, configure)
 
 
 def acquire(target: Target, run_dir: RunDir) -> DrillStack:

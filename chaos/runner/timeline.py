@@ -1,14 +1,15 @@
 """The timeline scheduler: each planned fault starts at its offset on the monotonic clock (the lag
-is measured and journaled), stays for its duration and is reverted; instant faults only inject."""
+is measured and journaled), stays for its duration and is reverted; instant faults only inject. A game
+day's recurring steps run one occurrence after the other until they are over (:func:`run_recurring`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from chaos.faults.base import TTL_MARGIN_S
-from chaos.plan import PlanStep
+from chaos.plan import PlanStep, Recurrence
 from chaos.runner.rollback import Rollback
 from crashlab.faultkinds import MAX_TTL_S
 
@@ -63,3 +64,16 @@ async def run_timeline(steps: Sequence[PlanStep], rollback: Rollback, t0: float)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_recurring(rec: Recurrence, rollback: Rollback, t0: float, over: Callable[[], bool]) -> int:
+    """Run the occurrences of a recurring step one after the other, each at its offset, until ``over()``
+    is true when the next one is due (a game day's ``repeat.until``); returns how many ran. On
+    cancellation the steps stop and the caller's rollback reverts what is left."""
+    index = 0
+    while True:
+        await sleep_until(t0 + rec.start_s(index))
+        if over():
+            return index
+        await run_timeline(rec.occurrence(index), rollback, t0)
+        index += 1

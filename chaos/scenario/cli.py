@@ -51,6 +51,11 @@ def validate_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
                 click.echo(str(problem))
             continue
         drill = plan(scenario)
+        if scenario.gameday is not None:
+            recurring = f" + {len(drill.recurring)} recurring" if drill.recurring else ""
+            length = format_duration(scenario.gameday.max_duration)
+            click.echo(f"ok: {path} (game day: {len(drill.steps)} steps{recurring}, up to {length})")
+            continue
         click.echo(f"ok: {path} ({len(drill.steps)} steps, {format_duration(drill.total_s)} total)")
     if problems:
         count = len(problems)

@@ -31,6 +31,7 @@ from chaos.scenario.model import (
     Scenario,
 )
 from crashlab.faultkinds import RULE_ERROR
+from gameday.model import UntilPromQL
 
 Loc = tuple[str | int, ...]
 
@@ -43,9 +44,10 @@ _CLASS_TAGS: dict[type[BaseModel], str] = {
     FaultStep: "step:fault",
     GroupStep: "step:group",
     CountRange: "count:range",
+    UntilPromQL: "until:promql",
     **{model: name for name, model in FAULT_TYPES.items()},
 }
-TAGS = frozenset({*_CLASS_TAGS.values(), "switch:enabled", "switch:settings", "count:exact"})
+TAGS = frozenset({*_CLASS_TAGS.values(), "switch:enabled", "switch:settings", "count:exact", "until:end"})
 
 
 def suggest(word: str, choices: Sequence[str]) -> str:

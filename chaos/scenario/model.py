@@ -30,6 +30,7 @@ from crashlab.durations import (
     PositiveFixedDuration,
     format_duration,
 )
+from gameday.model import GameDay, Until
 from service.profile import SWITCHES as SWITCH_NAMES
 from service.profile import SwitchName
 from stack import registry as runtimes
@@ -316,8 +317,25 @@ Guardrail = Annotated[
 
 
 class Repeat(Model):
-    count: int = Field(ge=1, le=1000)
+    """``count`` occurrences ``every`` apart; or, in a game day, ``until`` the game day ends (``end``) or
+    a PromQL condition has held ``for`` a while (only a top-level step may recur until something)."""
+
+    count: int | None = Field(None, ge=1, le=1000)
     every: PositiveDuration
+    until: Until | None = Field(
+        None, description="game days: 'end', or {promql, for}: recur until the query has held for a while"
+    )
+
+    @model_validator(mode="after")
+    def _count_or_until(self) -> Repeat:
+        if (self.count is None) == (self.until is None):
+            raise ValueError("needs exactly one of 'count' or 'until'")
+        return self
+
+    @property
+    def times(self) -> int:
+        """How many occurrences a finite repeat has (1 for one that recurs until something)."""
+        return self.count or 1
 
 
 class FaultStep(Model):
@@ -458,6 +476,10 @@ class Scenario(Model):
     guardrails: list[Guardrail] = Field(default_factory=list)
     expectations: Expectations = Field(default_factory=Expectations)
     report: ReportHints = Field(default_factory=ReportHints)
+    gameday: GameDay | None = Field(
+        None,
+        description="a game day with a team in the loop (crashlab gameday FILE): its end, targets, hints",
+    )
 
     #: the file it was loaded from (set by ``load_scenario``)
     _source: Path | None = PrivateAttr(None)

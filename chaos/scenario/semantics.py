@@ -98,7 +98,7 @@ def _walk_steps(steps: list[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
 
 
 def _check_step(step: Step, loc: Loc, scenario: Scenario, runtime_known: bool) -> Iterator[Finding]:
-    if step.repeat is not None and step.repeat.count > 1:
+    if step.repeat is not None and (step.repeat.times > 1 or step.repeat.until is not None):
         one = length_s(step.model_copy(update={"repeat": None}))
         if step.repeat.every + _EPSILON < one:
             yield (
@@ -206,6 +206,10 @@ def check(
     rejected it and it was left out); checks that depend on a missing part are skipped. ``where(loc)``
     names another place in the file in a message (default ``at timeline[0]``; the loader says ``on line 5``).
     """
+    # the game day's checks use its action registry, which reports params problems with this package's
+    # messages: imported here, once the package is loaded
+    from gameday import checks as gameday_checks
+
     found: list[Finding] = []
     steps = list(_walk_steps(scenario.timeline, ("timeline",)))
     found.extend(_unique([(step.name, loc) for step, loc in steps], "step", where))
@@ -246,6 +250,7 @@ def check(
 
     queries = [(p.promql, (*loc, "promql")) for p, loc in probes if isinstance(p, PromQLProbe)]
     queries += [(g.promql, (*loc, "promql")) for g, loc in guardrails if isinstance(g, PromQLGuardrail)]
+    queries += gameday_checks.promql(scenario)
     queries = [(query, loc) for query, loc in queries if query.strip()]
     for index, message in promql_errors([q for q, _ in queries]).items():
         found.append((queries[index][1], f"PromQL: {message} (got {queries[index][0]!r})"))
@@ -266,6 +271,7 @@ def check(
 
     if intact(("target", "profile")) and intact(("target", "switches")):
         found.extend(_check_profile(scenario, base_dir))
+    found.extend(gameday_checks.check(scenario, steps, base_dir, intact))
     return found
 
 

@@ -1,12 +1,19 @@
 """A timeline expanded into flat steps: every repeat, parallel and sequential group resolved to absolute
 offsets from the timeline start. :mod:`chaos.plan` builds the drill's plan on it; the semantic checks use it
-too."""
+too.
+
+A top-level step that repeats ``until`` something (a game day's recurring fault) has no end: it is not
+expanded but listed as a :class:`Recurrence`, whose occurrences the runner expands one at a time.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaos.scenario.model import FaultBase, FaultStep, Step
+from gameday.model import Until
 
 Loc = tuple[str | int, ...]
 
@@ -53,8 +60,13 @@ def planned_count(steps: list[Step]) -> int:
     total = 0
     for step in steps:
         one = 1 if isinstance(step, FaultStep) else planned_count(step.children)
-        total += one * (step.repeat.count if step.repeat is not None else 1)
+        total += one * (step.repeat.times if step.repeat is not None else 1)
     return total
+
+
+def recurs(step: Step) -> bool:
+    """Whether the step repeats until something (no end known in advance)."""
+    return step.repeat is not None and step.repeat.until is not None
 
 
 def span_s(step: Step) -> float:
@@ -67,19 +79,30 @@ def span_s(step: Step) -> float:
 
 
 def length_s(step: Step) -> float:
-    """How long a step lasts with all its repeats, from its start."""
+    """How long a step lasts with all its repeats, from its start (infinite when it recurs until
+    something)."""
     one = span_s(step)
     if step.repeat is None:
         return one
+    if step.repeat.count is None:
+        return math.inf
     return (step.repeat.count - 1) * step.repeat.every + one
 
 
 def _expand(
-    step: Step, start: float, group: tuple[str, ...], prefix: str, loc: Loc, out: list[PlanStep]
+    step: Step,
+    start: float,
+    group: tuple[str, ...],
+    prefix: str,
+    loc: Loc,
+    out: list[PlanStep],
+    indexes: Iterable[int] | None = None,
 ) -> None:
-    count = step.repeat.count if step.repeat else 1
+    """Append the flat steps of ``step`` (its occurrences ``indexes``, default all) to ``out``."""
     every = step.repeat.every if step.repeat else 0.0
-    for index in range(count):
+    if indexes is None:
+        indexes = range(step.repeat.times if step.repeat else 1)
+    for index in indexes:
         begin = start + index * every
         label = f"{prefix}{step.name}" + (f"#{index + 1}" if step.repeat else "")
         if isinstance(step, FaultStep):
@@ -110,8 +133,58 @@ def _expand(
 
 
 def expand(timeline: list[Step]) -> list[PlanStep]:
-    """The flat steps of a timeline, sorted by start (ties keep file order)."""
+    """The flat steps of a timeline, sorted by start (ties keep file order); the steps that recur until
+    something are left out (:func:`recurrences`)."""
     out: list[PlanStep] = []
     for i, step in enumerate(timeline):
-        _expand(step, step.at, (), "", ("timeline", i), out)
+        if not recurs(step):
+            _expand(step, step.at, (), "", ("timeline", i), out)
     return sorted(out, key=lambda s: s.start_s)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A top-level step that repeats ``until`` the game day ends or a condition holds."""
+
+    step: Step
+    #: the step's place in the file, ``("timeline", i)``
+    loc: Loc
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def first_s(self) -> float:
+        """Offset of the first occurrence from the timeline start."""
+        return self.step.at
+
+    @property
+    def every_s(self) -> float:
+        assert self.step.repeat is not None
+        return self.step.repeat.every
+
+    @property
+    def until(self) -> Until:
+        assert self.step.repeat is not None and self.step.repeat.until is not None
+        return self.step.repeat.until
+
+    @property
+    def span_s(self) -> float:
+        """How long one occurrence lasts."""
+        return span_s(self.step)
+
+    def start_s(self, index: int) -> float:
+        """Offset of occurrence ``index`` (0-based) from the timeline start."""
+        return self.first_s + index * self.every_s
+
+    def occurrence(self, index: int) -> list[PlanStep]:
+        """The flat steps of occurrence ``index`` (0-based; labels ``name#<index + 1>``), sorted by start."""
+        out: list[PlanStep] = []
+        _expand(self.step, self.step.at, (), "", self.loc, out, indexes=(index,))
+        return sorted(out, key=lambda s: s.start_s)
+
+
+def recurrences(timeline: list[Step]) -> list[Recurrence]:
+    """The top-level steps of a timeline that recur until something, in file order."""
+    return [Recurrence(step, ("timeline", i)) for i, step in enumerate(timeline) if recurs(step)]

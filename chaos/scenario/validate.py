@@ -4,6 +4,7 @@ with its file and line, sorted by line."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from chaos.scenario.errors import Problem, ScenarioError, sort_problems
 from chaos.scenario.messages import convert, format_loc
 from chaos.scenario.model import Scenario
 from chaos.scenario.timeline import MAX_PLANNED_STEPS, planned_count
-from chaos.scenario.yaml_lines import YamlSyntaxError, load_yaml
+from chaos.scenario.yaml_lines import LineMap, YamlSyntaxError, load_yaml
 from crashlab.safe_yaml import YamlError, read_yaml_text
 
 Loc = tuple[str | int, ...]
@@ -95,6 +96,51 @@ def _partial(
     return None
 
 
+@dataclass
+class Findings:
+    """The problems of one YAML file, each at the line of its field; a problem is kept once."""
+
+    path: str
+    lines: LineMap
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, loc: Loc, message: str) -> None:
+        problem = Problem(self.path, self.lines.line(loc), format_loc(loc), message)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def sorted(self) -> list[Problem]:
+        return sort_problems(self.problems)
+
+
+def load_mapping(text: str, path: str, what: str) -> tuple[dict[str, Any] | None, Findings | list[Problem]]:
+    """The YAML mapping in ``text`` (a drill file, a team script) and its :class:`Findings` so far
+    (duplicate keys); when it is no mapping (``what`` it must be) or not YAML: ``None`` and the problems."""
+    try:
+        data, lines = load_yaml(text)
+    except YamlSyntaxError as exc:
+        return None, [Problem(path, exc.line, "yaml", exc.message)]
+    found = Findings(path, lines)
+    for loc, line in lines.duplicates:
+        found.problems.append(
+            Problem(path, line, format_loc(loc), f"duplicate key {loc[-1]!r} (the later one would win)")
+        )
+    if not isinstance(data, dict):
+        kind = "empty file" if data is None else f"got {type(data).__name__}"
+        found.problems.append(Problem(path, lines.line(()), "(root)", f"must be {what} ({kind})"))
+        return None, found.sorted()
+    return data, found
+
+
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """A YAML file's text within the bounds of :mod:`crashlab.safe_yaml`, or the problem."""
+    try:
+        return read_yaml_text(path), []
+    except YamlError as exc:
+        field = "yaml" if exc.line is not None else "(file)"
+        return None, [Problem(str(path), exc.line, field, exc.message)]
+
+
 def parse_scenario(
     text: str, path: str = "<string>", base_dir: Path | None = None
 ) -> tuple[Scenario | None, list[Problem]]:
@@ -103,25 +149,10 @@ def parse_scenario(
     When the model rejects parts of the file, the semantic checks still run on the rest (the broken
     timeline steps, probes and fields left out), so one run shows every problem.
     """
-    try:
-        data, lines = load_yaml(text)
-    except YamlSyntaxError as exc:
-        return None, [Problem(path, exc.line, "yaml", exc.message)]
-    problems = [
-        Problem(path, line, format_loc(loc), f"duplicate key {loc[-1]!r} (the later one would win)")
-        for loc, line in lines.duplicates
-    ]
-    if not isinstance(data, dict):
-        kind = "empty file" if data is None else f"got {type(data).__name__}"
-        problems.append(
-            Problem(path, lines.line(()), "(root)", f"must be a mapping of drill fields ({kind})")
-        )
-        return None, sort_problems(problems)
-
-    def add(loc: Loc, message: str) -> None:
-        problem = Problem(path, lines.line(loc), format_loc(loc), message)
-        if problem not in problems:
-            problems.append(problem)
+    data, read = load_mapping(text, path, "a mapping of drill fields")
+    if data is None or not isinstance(read, Findings):
+        return None, read if isinstance(read, list) else read.sorted()
+    lines, problems, add = read.lines, read.problems, read.add
 
     def too_many_steps(scenario: Scenario) -> bool:
         count = planned_count(scenario.timeline)
@@ -161,11 +192,9 @@ def parse_scenario(
 def check_file(path: Path | str) -> tuple[Scenario | None, list[Problem]]:
     """Read and check one drill file: the scenario (``None`` when invalid) and its problems."""
     path = Path(path)
-    try:
-        text = read_yaml_text(path)
-    except YamlError as exc:
-        field = "yaml" if exc.line is not None else "(file)"
-        return None, [Problem(str(path), exc.line, field, exc.message)]
+    text, unreadable = read_text(path)
+    if text is None:
+        return None, unreadable
     scenario, problems = parse_scenario(text, str(path), path.parent)
     if scenario is not None:
         scenario._source = path
