@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -44,5 +43,3 @@ async def test_a_cancelled_revert_finishes_and_is_recorded(svc: Services) -> Non
     await rollback.revert_all()
     assert admin_faults(svc.urls["odds"], svc.token) == []
     assert [e.name for e in seen.events if isinstance(e, ev.FaultReverted)] == ["stall#6"]
-
-
