@@ -433,7 +433,9 @@ def _within_slo(prom: Prometheus, scenario: Scenario, window_s: float) -> bool:
     window = f"{max(1, math.ceil(window_s))}s"
     measured = set()
     for item in slos(slo.availability * 100, slo.latency_target * 100, slo.latency_ms / 1000):
-        query = f"1 - ({item.errors.replace('{w}', window)}) / ({item.total.replace('{w}', window)})"
+        # no error series at all (no 5xx yet) is no error: ``or vector(0)``
+        errors, total = item.errors.replace("{w}", window), item.total.replace("{w}", window)
+        query = f"1 - (({errors}) or vector(0)) / ({total})"
         try:
             value = prom.scalar(query)
         except PrometheusError:

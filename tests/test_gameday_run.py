@@ -4,7 +4,8 @@ consoles, Locust, a scripted team playing through the console's HTTP API):
 - the five-crash game day at its CI speed (its ``# ci:`` line): the page comes through Alertmanager, the
   team acks it and flips the circuit breaker two seconds after the second crash, and the crashes stop;
 - Ctrl-C mid-game reverts every fault and restores the switches and the memory limit;
-- a console killed mid-game is started again and the game (and the team) goes on.
+- a console killed mid-game is started again and the game (and the team) goes on;
+- the facilitator extends and ends the game from the facilitator console; the end condition ends it early.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import shlex
 import signal
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,8 @@ CRASHLAB = str(ROOT / ".venv" / "bin" / "crashlab")
 GAMEDAY = ROOT / "scenarios" / "gameday" / "five-crash.yaml"
 SHORT = ROOT / "tests" / "data" / "gameday" / "short.yaml"
 SHORT_TEAM = ROOT / "tests" / "data" / "gameday" / "team-short.yaml"
+RECOVERS = ROOT / "tests" / "data" / "gameday" / "short-recovers.yaml"
+FACILITATOR_LINE = re.compile(r"facilitator console: (?P<url>http://127\.0\.0\.1:\d+/)#token=(?P<token>\S+)")
 #: a fingerprint (16 hex) and the alert's startsAt: the page id the console makes of Alertmanager's webhook
 PAGE_ID = re.compile(r"^[0-9a-f]{16}-\d{8}T\d{6}")
 
@@ -227,3 +231,64 @@ def test_a_console_killed_mid_game_is_started_again_and_the_game_goes_on(
     assert [e.get("reason") for e in game.events("gameday", "ended")] == ["max_duration"]
     injected_all_reverted(game)
     assert flagfile.switches(game.run / "flags" / "flags.json")["retry"] is False
+
+
+def facilitator(game: Game) -> tuple[str, str]:
+    """The facilitator console's URL and token, as the runner printed them in its terminal."""
+    game.wait(lambda: FACILITATOR_LINE.search(game.out.read_text(errors="replace")), 120, "the consoles")
+    match = FACILITATOR_LINE.search(game.out.read_text(errors="replace"))
+    assert match
+    return match["url"], match["token"]
+
+
+def post(url: str, token: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def test_the_facilitator_extends_and_ends_the_game_and_its_token_is_printed_only_in_the_terminal(
+    tmp_path: Path, games: list[Game]
+) -> None:
+    game = Game(tmp_path, str(SHORT), "--team", str(SHORT_TEAM), "--quiet")
+    games.append(game)
+    url, token = facilitator(game)
+    game.wait(lambda: game.events("gameday", "started"), 60, "the game day's start")
+    post(url + "api/extend", token, {"by": "1m"})
+    game.wait(lambda: game.events("gameday", "extended"), 10, "the extension")
+    started = game.events("gameday", "started")[0]
+    # past the first max_duration (45 s): the extension holds the game open
+    game.wait(
+        lambda: (datetime.now(started.ts.tzinfo) - started.ts).total_seconds() > 55,
+        90,
+        "the first end to pass",
+    )
+    assert not game.events("gameday", "ended")
+    post(url + "api/end", token, {"reason": "we have seen enough"})
+    assert game.proc.wait(timeout=90) == 0, game.output()
+    assert [e.get("reason") for e in game.events("gameday", "ended")] == ["facilitator"]
+    injected_all_reverted(game)
+    # the token is in the facilitator's terminal only: not in the run's journal, manifest or console log
+    run = game.run
+    for path in [run / "journal.jsonl", run / "manifest.json", run / "logs" / "console.log"]:
+        assert token not in path.read_text(errors="replace"), path
+
+
+def test_the_end_condition_ends_the_game_once_recovered_after_the_last_mitigation(
+    tmp_path: Path, games: list[Game]
+) -> None:
+    game = Game(tmp_path, str(RECOVERS), "--team", str(SHORT_TEAM), "--quiet")
+    games.append(game)
+    assert game.proc.wait(timeout=240) == 0, game.output()
+    ended = game.events("gameday", "ended")
+    assert [e.get("reason") for e in ended] == ["end_condition"], game.output()
+    last = max(e.ts for e in game.events("team", "action", result="ok"))
+    waited = (ended[0].ts - last).total_seconds()
+    assert 10 <= waited <= 30, waited
+    started = game.events("gameday", "started")[0]
+    assert (ended[0].ts - started.ts).total_seconds() < 100  # well before its 2 min max_duration
