@@ -19,16 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crashlab.ports import free_port
+from gameday.console.auth import Secrets, new_join_code
+from gameday.console.serve import LOOPBACK
 
-ENV_SECRET = "CRASHLAB_GAMEDAY_SECRET"
-ENV_FACILITATOR_TOKEN = "CRASHLAB_GAMEDAY_FACILITATOR_TOKEN"
-ENV_JOIN_CODE = "CRASHLAB_GAMEDAY_JOIN_CODE"
-ENV_PAGER_TOKEN = "CRASHLAB_GAMEDAY_PAGER_TOKEN"
-LOOPBACK = "127.0.0.1"
 PAGER_PATH = "/hooks/alertmanager"
-#: join codes are read aloud and typed: no 0/O, 1/I/L
-JOIN_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-JOIN_CODE_LENGTH = 8
 
 
 def _url(host: str, port: int) -> str:
@@ -45,10 +39,19 @@ class ConsoleLaunch:
     listen: str
     team_port: int
     facilitator_port: int
-    join_code: str
-    facilitator_token: str
-    pager_token: str
-    secret: str
+    secrets: Secrets
+
+    @property
+    def join_code(self) -> str:
+        return self.secrets.join_code
+
+    @property
+    def facilitator_token(self) -> str:
+        return self.secrets.facilitator_token
+
+    @property
+    def pager_token(self) -> str:
+        return self.secrets.pager_token
 
     @classmethod
     def new(
@@ -64,10 +67,12 @@ class ConsoleLaunch:
             listen=listen,
             team_port=team,
             facilitator_port=facilitator,
-            join_code="".join(secrets.choice(JOIN_ALPHABET) for _ in range(JOIN_CODE_LENGTH)),
-            facilitator_token=secrets.token_urlsafe(24),
-            pager_token=secrets.token_urlsafe(24),
-            secret=secrets.token_urlsafe(32),
+            secrets=Secrets(
+                secret=secrets.token_urlsafe(32),
+                facilitator_token=secrets.token_urlsafe(24),
+                join_code=new_join_code(),
+                pager_token=secrets.token_urlsafe(24),
+            ),
         )
 
     @property
@@ -116,9 +121,4 @@ class ConsoleLaunch:
 
     def env(self) -> dict[str, str]:
         """The secrets, for the console's environment."""
-        return {
-            ENV_SECRET: self.secret,
-            ENV_FACILITATOR_TOKEN: self.facilitator_token,
-            ENV_JOIN_CODE: self.join_code,
-            ENV_PAGER_TOKEN: self.pager_token,
-        }
+        return self.secrets.env()
