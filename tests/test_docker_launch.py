@@ -8,13 +8,15 @@ import contextlib
 import json
 import socket
 import tarfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import setuptools
 
 from crashlab.rundir import RunDir
-from stack.docker.context import build_context, context_files, sources_digest
+from stack.docker.context import REPO_DIR, build_context, context_files, sources_digest
 from stack.docker.engine import COMPOSE_CI_FILE, COMPOSE_FILE, DockerError, check_compose_version
 from stack.docker.launch import PULLED, host_ports, images_to_pull, restart_policy_json
 from stack.docker.options import CORE_PARTS, FULL_PARTS, FULL_PORTS, OBSERVER_PORT
@@ -123,6 +125,22 @@ def test_the_observer_gets_the_drills_restart_policy() -> None:
     )
 
 
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """The image installs the project from the context: a package missing from it (gameday once) makes
+    every command in the container fail at import (the odds container exited 1 in CI)."""
+    packages = setuptools.find_packages(str(REPO_DIR), include=_pyproject_includes())
+    top_level = {name.split(".")[0] for name in packages}
+    in_context = {rel.parts[0] for rel in context_files() if len(rel.parts) > 1}
+    assert top_level <= in_context, f"not in the image's context: {sorted(top_level - in_context)}"
+    assert "gameday" in top_level
+
+
+def _pyproject_includes() -> list[str]:
+    with (REPO_DIR / "pyproject.toml").open("rb") as fh:
+        includes: list[str] = tomllib.load(fh)["tool"]["setuptools"]["packages"]["find"]["include"]
+    return includes
+
+
 def test_the_images_digest_follows_the_code_and_not_the_readme(tmp_path: Path) -> None:
     """An image built from other code is noticed by its label; a README edit does not make it stale."""
     (tmp_path / "stack").mkdir()
@@ -130,7 +148,7 @@ def test_the_images_digest_follows_the_code_and_not_the_readme(tmp_path: Path) -
     (tmp_path / "stack" / "mod.py").write_text("x = 1\n")
     (tmp_path / "stack" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
     (tmp_path / "README.md").write_text("one\n")
-    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.setuptools.packages.find]\ninclude = ["stack*"]\n')
     assert [str(p) for p in context_files(tmp_path)] == ["README.md", "pyproject.toml", "stack/mod.py"]
     first = sources_digest(tmp_path)
     (tmp_path / "README.md").write_text("two\n")

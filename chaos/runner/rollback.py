@@ -254,16 +254,17 @@ async def revert_leftovers(
 
 
 async def _revert_leftover(left: Leftover, ctx: FaultContext | str) -> tuple[Leftover, str]:
-    if isinstance(ctx, str):
-        if left.expired:
-            return left, "expired"
+    if isinstance(ctx, str) and not left.expired:
         ends = iso(left.injected_at + timedelta(seconds=left.ttl_s))
         return left, f"left to its TTL (ends at {ends}): {ctx}"
+    # an expired fault is over whatever stack served it: closed in its journal, never found again
     journal = Journal(left.journal, source="revert")
     started = time.monotonic()
     try:
         outcome: RevertOutcome = (
-            "expired" if left.expired else await registry.get(left.fault_type).revert(left.handle, ctx)
+            "expired"
+            if left.expired or isinstance(ctx, str)
+            else await registry.get(left.fault_type).revert(left.handle, ctx)
         )
     except FaultError as exc:
         failed = ev.FaultFailed(left.name, left.fault_type, left.target, "revert", str(exc), left.handle)

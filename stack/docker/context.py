@@ -16,17 +16,30 @@ import hashlib
 import io
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
-SOURCES = ("pyproject.toml", "README.md", "crashlab", "service", "chaos", "stack", "reports")
+#: the files pip needs besides the packages
+PROJECT_FILES = ("pyproject.toml", "README.md")
 SOURCES_LABEL = "org.crashlab.sources"
+
+
+def packages(root: Path = REPO_DIR) -> list[str]:
+    """The top-level packages the project installs: pyproject's own list
+    (``[tool.setuptools.packages.find] include``), so a new package reaches the image with no second
+    list to keep."""
+    with (root / "pyproject.toml").open("rb") as fh:
+        config = tomllib.load(fh)
+    find = config.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {})
+    includes = find.get("include", [])
+    return sorted({str(pattern).split(".")[0].rstrip("*") for pattern in includes})
 
 
 def context_files(root: Path = REPO_DIR) -> list[Path]:
     """The files of the context, relative to ``root``, sorted (no caches, no compiled files)."""
     found: list[Path] = []
-    for name in SOURCES:
+    for name in (*PROJECT_FILES, *packages(root)):
         path = root / name
         if path.is_file():
             found.append(Path(name))
