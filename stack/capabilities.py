@@ -90,6 +90,15 @@ class AlertmanagerUrl(Protocol):
         ...
 
 
+@runtime_checkable
+class SharesMachine(Protocol):
+    """The stack's parts run on this machine: pressure put on it (stress faults) lands on them."""
+
+    def machine(self) -> str:
+        """This machine's name (where the parts run)."""
+        ...
+
+
 class Capability(enum.Enum):
     """The capabilities by name (what faults declare and ``crashlab chaos list`` shows)."""
 
@@ -101,6 +110,7 @@ class Capability(enum.Enum):
     MEMORY_LIMIT = "memory-limit"
     FLAGS = "flags"
     ALERTMANAGER = "alertmanager"
+    MACHINE = "machine"
 
     @property
     def protocol(self) -> type:
@@ -121,6 +131,7 @@ _PROTOCOLS: dict[Capability, type] = {
     Capability.MEMORY_LIMIT: MemoryLimits,
     Capability.FLAGS: FlagFile,
     Capability.ALERTMANAGER: AlertmanagerUrl,
+    Capability.MACHINE: SharesMachine,
 }
 
 _MEANS: dict[Capability, str] = {
@@ -132,6 +143,7 @@ _MEANS: dict[Capability, str] = {
     Capability.MEMORY_LIMIT: "change a part's memory limit while it runs",
     Capability.FLAGS: "rewrite the services' flag file",
     Capability.ALERTMANAGER: "route alerts through an Alertmanager",
+    Capability.MACHINE: "put load on the machine its parts run on (this one)",
 }
 
 
@@ -149,6 +161,7 @@ __all__ = [
     "NetworkNamespaces",
     "RestartsParts",
     "ScrapeTargets",
+    "SharesMachine",
     "SignalsProcesses",
     "implemented_by",
 ]

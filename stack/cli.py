@@ -15,7 +15,7 @@ import click
 
 from crashlab.lease import holder
 from crashlab.rundir import RunDir
-from stack import attach, open_stack, registry
+from stack import admintoken, attach, open_stack, registry
 from stack.runtime import PartStatus, RestartPolicy, Stack, StackConfig, StackError
 
 RUNTIME = click.option(
@@ -126,7 +126,8 @@ def up_command(
     health_timeout: float,
     as_json: bool,
 ) -> None:
-    """Start the stack (odds, game, Prometheus, Alertmanager) and wait until every part is healthy."""
+    """Start the stack (odds, game, Prometheus, Alertmanager) and wait until every part is healthy.
+    The admin token: $CRASHLAB_ADMIN_TOKEN when set (a remote drill can then share it), else a new one."""
     running = attach(runtime) if runtime == "local" else None
     if running is not None:
         raise StackError(
@@ -161,6 +162,8 @@ def up_command(
         pager_url=pager_url,
         alert_windows=cast(Any, alert_windows),
         health_timeout_s=health_timeout,
+        # shared with the drills that connect to this stack from elsewhere (runtime remote)
+        admin_token=admintoken.from_env(),
     )
     started = time.monotonic()
     stack = open_stack(config)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from crashlab.rundir import RunDir
 from stack.capabilities import Capability
 from stack.runtime import Stack, StackConfig, StackError
 from stack.statefile import state_file
@@ -29,6 +30,10 @@ class Driver:
     attach: Callable[[], Stack | None]
     #: the class of its stacks (a test checks the declared capabilities against it)
     stack_class: type
+    #: the stack a run used, from its run directory, for a runtime whose stacks outlive the drill and
+    #: are not found by ``attach`` (``remote``): the leftover cleanup reverts a killed drill's faults
+    #: through it; None for a runtime whose running stack ``attach`` finds
+    recover: Callable[[RunDir], Stack | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class Runtime:
     capabilities: frozenset[Capability]
     #: imports the runtime's package (on first use only)
     load: Callable[[], Driver]
+    #: True: its stack runs elsewhere, started by someone else; a drill names its parts' URLs
+    #: (``target.urls``) and where its admin token comes from, and the runtime neither brings it up
+    #: nor takes it down (``down`` leaves it running)
+    connects: bool = False
 
     def driver(self) -> Driver:
         return _driver(self.name)
@@ -48,6 +57,11 @@ class Runtime:
 
     def attach(self) -> Stack | None:
         return self.driver().attach()
+
+    def recover(self, run_dir: RunDir) -> Stack | None:
+        """The stack ``run_dir``'s drill used, when this runtime can find it from the run directory."""
+        recover = self.driver().recover
+        return recover(run_dir) if recover is not None else None
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -70,8 +84,14 @@ def _docker() -> Driver:
     return Driver(up=up, attach=attach, stack_class=DockerStack)
 
 
-#: what the stacks of this kit's runtimes all do: they run the whole stack (Prometheus, Alertmanager,
-#: the flag file) and restart and limit their parts
+def _remote() -> Driver:
+    from stack.remote import RemoteStack, attach, recover, up
+
+    return Driver(up=up, attach=attach, stack_class=RemoteStack, recover=recover)
+
+
+#: what the stacks this kit brings up all do: they run the whole stack on this machine (Prometheus,
+#: Alertmanager, the flag file) and restart and limit their parts
 _WHOLE_STACK = frozenset(
     {
         Capability.RESTART,
@@ -79,6 +99,7 @@ _WHOLE_STACK = frozenset(
         Capability.MEMORY_LIMIT,
         Capability.FLAGS,
         Capability.ALERTMANAGER,
+        Capability.MACHINE,
     }
 )
 
@@ -94,6 +115,18 @@ RUNTIMES: tuple[Runtime, ...] = (
         summary="stack/compose.yaml through Compose; chaos and observation through the docker SDK",
         capabilities=_WHOLE_STACK | {Capability.CONTAINER, Capability.NETNS},
         load=_docker,
+    ),
+    Runtime(
+        name="remote",
+        summary="a stack running elsewhere (a cluster through port-forwards, another machine), "
+        "reached over HTTP only: its admin APIs, Prometheus and Alertmanager",
+        # only what HTTP gives: no restart, PIDs, namespaces, containers, limits, flag file or scrape
+        # targets. Pod, network and stress faults on a cluster (Chaos Mesh) come as capabilities its
+        # stacks implement when the drill names a cluster, and fault kinds that need them
+        # (docs/kubernetes.md, "Later"); the engine does not change.
+        capabilities=frozenset({Capability.ALERTMANAGER}),
+        load=_remote,
+        connects=True,
     ),
 )
 

@@ -66,6 +66,14 @@ class StackConfig:
     #: extra environment for the services
     env: dict[str, str] = field(default_factory=dict)
     health_timeout_s: float = 20.0
+    #: the services' admin token; None: a fresh random one (a runtime that connects to a stack running
+    #: elsewhere reads it from ``admin_token_file`` or ``$CRASHLAB_ADMIN_TOKEN`` instead)
+    admin_token: str | None = None
+    #: a runtime that connects to a stack running elsewhere (``Runtime.connects``): its parts' URLs
+    #: (``game``, ``odds``, ``prometheus``, optionally ``alertmanager``), from a drill's ``target.urls``
+    urls: dict[str, str] = field(default_factory=dict)
+    #: ... and the file holding its admin token (``target.admin_token_file``, absolute)
+    admin_token_file: Path | None = None
 
 
 @dataclass(frozen=True)

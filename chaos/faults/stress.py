@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import psutil
 
@@ -22,6 +23,7 @@ from chaos.faults import detached
 from chaos.faults.base import FaultContext, FaultType, Handle, Implementation, RevertOutcome, check_ttl
 from chaos.faults.errors import FaultError
 from crashlab.faultkinds import Params, StressCpuParams, StressMemoryParams
+from stack.capabilities import Capability
 
 _MARKER = "crashlab-stress"
 
@@ -65,7 +67,10 @@ def _command(params: Params, ttl_s: float, stress_ng: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class StressFault(Implementation):
-    """A detached hog (stress-ng, or Python) that stops itself at the TTL."""
+    """A detached hog (stress-ng, or Python) that stops itself at the TTL, on this machine: the stack's
+    parts must run here."""
+
+    needs: ClassVar[frozenset[Capability]] = frozenset({Capability.MACHINE})
 
     def target(self, params: Params) -> str:
         return "host"

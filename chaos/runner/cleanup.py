@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chaos.faults import FaultContext
 from chaos.runner.rollback import Leftover, OwnedRun, mark_incomplete, revert_leftovers, scan_runs
+from crashlab.errors import CrashlabError
 from crashlab.rundir import ManifestError, RunDir
 from stack import registry
 from stack.capabilities import NetworkNamespaces, SignalsProcesses
@@ -55,19 +56,38 @@ def _context_of(left: Leftover, stacks: list[Stack]) -> FaultContext | str:
     """The context of the running stack a leftover belongs to: the one serving the URL its handle
     names (admin faults), else the one of its run's runtime; a reason when none is running."""
     url = str(left.handle.get("url") or "").rstrip("/")
-    if url:
-        for stack in stacks:
-            if url in {u.rstrip("/") for u in stack.urls.values()}:
-                return context_for(stack)
-        return f"no running stack serves {url}"
+    run = RunDir(left.journal.parent)
     try:
-        runtime = RunDir(left.journal.parent).read_manifest().get("runtime")
+        runtime = run.read_manifest().get("runtime")
     except (ManifestError, OSError):
         runtime = None
+    if url:
+        for stack in stacks:
+            if _serves(stack, url):
+                return context_for(stack)
+        recovered = _recovered(runtime, run)
+        if recovered is not None and _serves(recovered, url):
+            return context_for(recovered)
+        return f"no running stack serves {url}"
     for stack in stacks:
         if runtime is None or stack.runtime == runtime:
             return context_for(stack)
     return f"no running {runtime or ''} stack".replace("  ", " ")
+
+
+def _serves(stack: Stack, url: str) -> bool:
+    return url in {u.rstrip("/") for u in stack.urls.values()}
+
+
+def _recovered(runtime: object, run: RunDir) -> Stack | None:
+    """The stack a run used, when its runtime finds it from the run directory (a stack running
+    elsewhere, which ``attach`` does not find)."""
+    if not isinstance(runtime, str) or runtime not in registry.NAMES:
+        return None
+    try:
+        return registry.get(runtime).recover(run)
+    except CrashlabError:
+        return None
 
 
 def owned_line(owned: OwnedRun) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chaos.runner.errors import DrillError
@@ -40,6 +41,8 @@ def stack_config(target: Target, run_dir: RunDir) -> StackConfig:
         ),
         seed=target.seed if target.seed is not None else 42,
         alert_windows="fast",
+        urls=target.urls.model_dump(exclude_none=True) if target.urls is not None else {},
+        admin_token_file=Path(target.admin_token_file) if target.admin_token_file is not None else None,
     )
 
 

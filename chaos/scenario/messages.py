@@ -172,6 +172,10 @@ _TYPE_MESSAGES = {
 }
 
 
+#: unknown fields that look like a secret written into the drill (the admin token above all)
+_SECRET = re.compile(r"(token|secret|password|bearer)$", re.IGNORECASE)
+
+
 def convert(err: ErrorDetails, data: Any, root: type[BaseModel] = Scenario) -> tuple[Loc, str]:
     """``(path in the data, message)`` for one pydantic error of validating ``data`` as ``root``."""
     kind = err["type"]
@@ -183,6 +187,11 @@ def convert(err: ErrorDetails, data: Any, root: type[BaseModel] = Scenario) -> t
         return path, "required field missing"
     if kind == "extra_forbidden":
         name = str(loc[-1])
+        if _SECRET.search(name):
+            return path, (
+                f"{name!r}: a secret never goes in a drill file; the admin token comes from "
+                "$CRASHLAB_ADMIN_TOKEN or a file named in target.admin_token_file"
+            )
         allowed = fields_at(loc[:-1], root)
         return path, f"unknown field {name!r}{suggest(name, allowed)}"
     if kind == "union_tag_invalid":

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -63,6 +65,7 @@ __all__ = [
     "Repeat",
     "ReportHints",
     "Scenario",
+    "StackUrls",
     "Step",
     "Target",
 ]
@@ -110,10 +113,69 @@ SwitchOverride = Annotated[
 ]
 
 
+#: hosts a drill may talk to besides 127.0.0.0/8: all drill traffic stays on loopback (docs/DESIGN)
+LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def loopback_host(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _stack_url(value: str) -> str:
+    """A base URL of a part of a stack running elsewhere: http(s), a loopback host (a port-forward or a
+    tunnel gets there), no credentials, query or fragment."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:18080")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "must not carry credentials: the admin token comes from $CRASHLAB_ADMIN_TOKEN or "
+            "target.admin_token_file, never from the drill file"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("must be a base URL, without a query or a fragment")
+    if not loopback_host(host):
+        raise ValueError(
+            f"drills only talk to loopback (127.0.0.0/8, localhost); reach the stack at {host!r} through "
+            "a port-forward or an SSH tunnel (docs/stack.md)"
+        )
+    if port is None:
+        raise ValueError("needs a port (a port-forward's local port, e.g. http://127.0.0.1:18080)")
+    return value
+
+
+StackUrl = Annotated[str, Field(min_length=1), AfterValidator(_stack_url)]
+
+
+class StackUrls(Model):
+    """Where the parts of a stack running elsewhere answer (``runtime: remote``)."""
+
+    game: StackUrl = Field(description="the game service (its /play, /healthz and admin API)")
+    odds: StackUrl = Field(description="the odds service (its admin API takes the dependency faults)")
+    prometheus: StackUrl = Field(description="the Prometheus that scrapes game and odds (jobs game, odds)")
+    alertmanager: StackUrl | None = Field(None, description="the Alertmanager its alerts go to")
+
+
 class Target(Model):
     """What the drill runs against."""
 
     runtime: RuntimeName = "local"
+    urls: StackUrls | None = Field(
+        None,
+        description="runtime remote only: the URLs of the stack running elsewhere (loopback: a "
+        "port-forward or a tunnel)",
+    )
+    admin_token_file: str | None = Field(
+        None,
+        min_length=1,
+        description="runtime remote only: a file holding the admin token (default: $CRASHLAB_ADMIN_TOKEN); "
+        "a relative path is from the drill file's folder. Never the token itself",
+    )
     profile: str = Field("naive", min_length=1, description="naive | hardened | path to a profile YAML")
     switches: dict[SwitchName, SwitchOverride] = Field(
         default_factory=dict, description="switch overrides: a bool sets 'enabled', a mapping sets settings"

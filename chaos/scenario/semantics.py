@@ -27,6 +27,7 @@ from chaos.scenario.model import (
     PromQLProbe,
     Scenario,
     Step,
+    loopback_host,
 )
 from chaos.scenario.promql import promql_errors
 from chaos.scenario.timeline import expand, length_s
@@ -53,7 +54,6 @@ KNOWN_ALERTS = (
 RULES_DIR = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules"
 PLACEHOLDERS = ("game", "odds", "prometheus")
 PROFILES = ("naive", "hardened")
-_LOOPBACK_HOSTS = ("localhost", "::1")
 _EPSILON = 1e-9
 
 
@@ -142,6 +142,42 @@ def _check_capabilities(fault_type: str, loc: Loc, runtime_name: str) -> Iterato
             )
 
 
+#: what only a runtime that brings its own stack up can apply (a stack running elsewhere has its own)
+_STARTED_STACK_FIELDS = ("profile", "switches", "memory_limits_mb", "restart_policy")
+
+
+def _check_target(scenario: Scenario, intact: Callable[[Loc], bool]) -> Iterator[Finding]:
+    """A runtime that connects to a stack running elsewhere needs its URLs and can apply nothing of how
+    a stack is started; any other runtime takes no URLs (stack.registry ``connects``)."""
+    target = scenario.target
+    if target.runtime not in runtimes.NAMES:
+        return
+    runtime = runtimes.get(target.runtime)
+    connecting = tuple(rt.name for rt in runtimes.RUNTIMES if rt.connects)
+    if runtime.connects:
+        if "urls" not in target.model_fields_set and intact(("target", "urls")):
+            yield (
+                ("target", "urls"),
+                f"required field missing: runtime {runtime.name!r} connects to a stack running elsewhere; "
+                "name its URLs: {game: URL, odds: URL, prometheus: URL} (alertmanager optional)",
+            )
+        for name in _STARTED_STACK_FIELDS:
+            if name in target.model_fields_set:
+                yield (
+                    ("target", name),
+                    f"runtime {runtime.name!r} cannot apply it: the stack runs elsewhere with its own "
+                    "settings (set them where it is deployed)",
+                )
+        return
+    for name in ("urls", "admin_token_file"):
+        if name in target.model_fields_set:
+            yield (
+                ("target", name),
+                f"only for a runtime that connects to a stack running elsewhere ({', '.join(connecting)}); "
+                f"runtime {runtime.name!r} brings its own stack up",
+            )
+
+
 def _check_url(check: HttpCheck, loc: Loc) -> Iterator[Finding]:
     where = (*loc, "http", "url")
     try:
@@ -162,7 +198,7 @@ def _check_url(check: HttpCheck, loc: Loc) -> Iterator[Finding]:
             where,
             f"must be an http(s) URL or start with {{game}}, {{odds}} or {{prometheus}} (got {check.url!r})",
         )
-    elif not (host in _LOOPBACK_HOSTS or host.startswith("127.")):
+    elif not loopback_host(host):
         yield where, f"drills only talk to loopback (127.0.0.0/8, localhost) (got host {host!r})"
 
 
@@ -214,6 +250,8 @@ def check(
     steps = list(_walk_steps(scenario.timeline, ("timeline",)))
     found.extend(_unique([(step.name, loc) for step, loc in steps], "step", where))
     runtime_known = intact(("target", "runtime"))
+    if runtime_known:
+        found.extend(_check_target(scenario, intact))
     for step, loc in steps:
         found.extend(_check_step(step, loc, scenario, runtime_known))
 

@@ -197,8 +197,19 @@ def check_file(path: Path | str) -> tuple[Scenario | None, list[Problem]]:
         return None, unreadable
     scenario, problems = parse_scenario(text, str(path), path.parent)
     if scenario is not None:
+        scenario = _with_paths_from(scenario, path.parent)
         scenario._source = path
     return scenario, problems
+
+
+def _with_paths_from(scenario: Scenario, base_dir: Path) -> Scenario:
+    """The scenario with ``target.admin_token_file`` made absolute (relative to the drill file's folder),
+    so the runner, the manifest and the leftover cleanup read the same file wherever they run."""
+    token_file = scenario.target.admin_token_file
+    if token_file is None or Path(token_file).is_absolute():
+        return scenario
+    target = scenario.target.model_copy(update={"admin_token_file": str((base_dir / token_file).absolute())})
+    return scenario.model_copy(update={"target": target})
 
 
 def load_scenario(path: Path | str) -> Scenario:

@@ -220,7 +220,7 @@ def up(config: StackConfig, options: DockerOptions | None = None) -> DockerStack
     if not config.with_alertmanager:
         parts = tuple(part for part in parts if part != "alertmanager")
     ports = host_ports(config, parts, options.ci)
-    token = config.env.get("CRASHLAB_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    token = config.admin_token or config.env.get("CRASHLAB_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     run.logs.mkdir(parents=True, exist_ok=True)
     run.traces.mkdir(parents=True, exist_ok=True)
     run.journal_path.touch()

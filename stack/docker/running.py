@@ -18,6 +18,7 @@ one path the bridge layout can use.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import tarfile
@@ -176,6 +177,10 @@ class DockerStack(RecordedStack[DockerState]):
         if feed is not None:
             feed.stop()
         remove_target(self.targets_dir(), job)
+
+    def machine(self) -> str:
+        """Its parts run on this machine."""
+        return platform.node()
 
     def alertmanager_url(self) -> str:
         """The stack's Alertmanager (its API: ``/api/v2/...``), published on the host."""

@@ -98,7 +98,7 @@ def _start(
         sub.mkdir(parents=True, exist_ok=True)
     host = config.host
     urls = {part: f"http://{host}:{port}" for part, port in ports.items()}
-    token = secrets.token_urlsafe(24)
+    token = config.admin_token or secrets.token_urlsafe(24)
     restart = RestartSpec(
         name=config.restart_policy.name,
         max_retries=config.restart_policy.max_retries,

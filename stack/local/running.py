@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import time
 from pathlib import Path
@@ -107,6 +108,10 @@ class LocalStack(RecordedStack[StackState]):
 
     def remove_scrape_target(self, job: str) -> None:
         remove_target(self.run_dir.prometheus, job)
+
+    def machine(self) -> str:
+        """Its parts run on this machine."""
+        return platform.node()
 
     def alertmanager_url(self) -> str:
         """The stack's Alertmanager (its API: ``/api/v2/...``)."""
