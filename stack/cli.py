@@ -128,6 +128,11 @@ def up_command(
 ) -> None:
     """Start the stack (odds, game, Prometheus, Alertmanager) and wait until every part is healthy.
     The admin token: $CRASHLAB_ADMIN_TOKEN when set (a remote drill can then share it), else a new one."""
+    if registry.get(runtime).connects:
+        raise StackError(
+            f"{runtime} runtime: nothing to bring up: it connects to a stack running elsewhere; name its "
+            "URLs in a drill's target.urls (game, odds, prometheus, alertmanager) and run the drill"
+        )
     running = attach(runtime) if runtime == "local" else None
     if running is not None:
         raise StackError(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from crashlab.rundir import RunDir
+from crashlab.waits import wait_until
 from stack import remote
 from stack.runtime import StackConfig, StackError
 from tests.helpers_drill import CRASHLAB, admin_faults, journal_events
@@ -201,3 +202,47 @@ def test_connecting_names_each_url_that_does_not_answer_as_its_part(started: Sta
     assert [part.name for part in stack.status() if part.healthy] == list(urls)
     stack.down()
     assert admin_faults(started.urls["game"], started.token) == []  # down touched nothing
+
+
+LONG_FAULT = """
+name: remote-killed
+description: a remote drill killed while its fault is injected
+target:
+  runtime: remote
+  admin_token_file: token.txt
+  urls: {{game: "{game}", odds: "{odds}", prometheus: "{prometheus}"}}
+timeline:
+  - {{name: slow-odds, at: 0s, duration: 2m, fault: {{type: dependency.latency, ms: 50}}}}
+"""
+
+
+def test_a_killed_remote_drills_fault_is_reverted_by_the_leftover_cleanup(
+    started: Started, tmp_path: Path
+) -> None:
+    """The remote stack outlives the drill and no state file names it: ``crashlab chaos revert --all``
+    finds it from the killed run (its manifest's URLs, the token from the same file)."""
+    urls = parts_of(started)
+    (tmp_path / "token.txt").write_text(started.token, encoding="utf-8")
+    drill = tmp_path / "remote-killed.yaml"
+    drill.write_text(LONG_FAULT.format(**urls), encoding="utf-8")
+    env = {
+        **os.environ,
+        "CRASHLAB_STATE_DIR": str(tmp_path / "state"),
+        "CRASHLAB_RUNS_DIR": str(tmp_path / "runs"),
+    }
+    env.pop("CRASHLAB_ADMIN_TOKEN", None)
+    with (tmp_path / "drill.out").open("w") as out:
+        proc = subprocess.Popen(
+            [CRASHLAB, "drill", str(drill), "--quiet"], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        wait_until(lambda: admin_faults(urls["odds"], started.token) != [], 30, "the drill's fault")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    [fault] = admin_faults(urls["odds"], started.token)
+    assert fault["name"] == "slow-odds"
+    done = started.crashlab("chaos", "revert", "--all", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "slow-odds (dependency.latency -> odds): reverted" in done.stdout, done.stdout
+    assert admin_faults(urls["odds"], started.token) == []

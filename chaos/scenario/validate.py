@@ -203,12 +203,16 @@ def check_file(path: Path | str) -> tuple[Scenario | None, list[Problem]]:
 
 
 def _with_paths_from(scenario: Scenario, base_dir: Path) -> Scenario:
-    """The scenario with ``target.admin_token_file`` made absolute (relative to the drill file's folder),
-    so the runner, the manifest and the leftover cleanup read the same file wherever they run."""
+    """The scenario with ``target.admin_token_file`` made absolute (``~`` expanded, else relative to the
+    drill file's folder), so the runner, the manifest and the leftover cleanup read the same file."""
     token_file = scenario.target.admin_token_file
-    if token_file is None or Path(token_file).is_absolute():
+    if token_file is None:
         return scenario
-    target = scenario.target.model_copy(update={"admin_token_file": str((base_dir / token_file).absolute())})
+    path = Path(token_file).expanduser()
+    resolved = str(path if path.is_absolute() else (base_dir / path).absolute())
+    if resolved == token_file:
+        return scenario
+    target = scenario.target.model_copy(update={"admin_token_file": resolved})
     return scenario.model_copy(update={"target": target})
 
 
