@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ target:
     odds: {odds}
     prometheus: {prometheus}
     alertmanager: {alertmanager}
-load: {{users: 4, spawn_rate: 4, duration: 8s, client_timeout: 2s, think_time: {{min: 50ms, max: 150ms}}}}
+load: {{users: 4, spawn_rate: 4, duration: 10s, client_timeout: 2s, think_time: {{min: 50ms, max: 150ms}}}}
 steady_state:
   before: [{{name: game-up, http: {{url: "{{game}}/healthz"}}}}]
   during:
@@ -166,6 +167,22 @@ def test_a_remote_drill_injects_through_the_admin_api_and_leaves_the_stack_runni
     assert all(part["healthy"] for part in json.loads(status.stdout))
     assert not journal_events(started.run_dir, "stack", "down")
 
+    # the run's series were copied into its own TSDB: once the remote Prometheus is gone (here: a
+    # copy of the run whose manifest points at a closed port), the report replays them, same figures
+    assert "samples copied from" in down.get("telemetry"), down.get("telemetry")
+    assert list((run / "prometheus" / "data").glob("*/index"))
+    copy = tmp_path / "copy" / run.name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("report"))
+    moved = json.loads((copy / "manifest.json").read_text())
+    moved["urls"]["prometheus"] = "http://127.0.0.1:9"
+    (copy / "manifest.json").write_text(json.dumps(moved))
+    again = started.crashlab("report", str(copy), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    replayed = json.loads((copy / "report" / "summary.json").read_text())
+    assert "replayed from the run's TSDB" in (copy / "report" / "report.md").read_text()
+    for key in ("verdict", "requests_total", "requests_failed", "status_counts", "availability", "crashes"):
+        assert replayed[key] == summary[key], key
+
 
 def test_connecting_names_each_url_that_does_not_answer_as_its_part(started: Started, tmp_path: Path) -> None:
     urls = parts_of(started)
@@ -235,8 +252,13 @@ def test_a_killed_remote_drills_fault_is_reverted_by_the_leftover_cleanup(
         proc = subprocess.Popen(
             [CRASHLAB, "drill", str(drill), "--quiet"], cwd=tmp_path, env=env, stdout=out, stderr=out
         )
+
+    def journaled() -> bool:  # killed once its journal has the fault (an unjournaled one is left to its TTL)
+        runs = [p for p in (tmp_path / "runs").glob("*-remote-killed-*") if not p.is_symlink()]
+        return any(journal_events(run, "fault", "injected") for run in runs)
+
     try:
-        wait_until(lambda: admin_faults(urls["odds"], started.token) != [], 30, "the drill's fault")
+        wait_until(journaled, 30, "the drill's fault in its journal")
     finally:
         proc.kill()
         proc.wait(timeout=10)

@@ -3,10 +3,17 @@ token, their health over HTTP, and a ``down`` that leaves it running."""
 
 from __future__ import annotations
 
+import time
+
 from crashlab.journal import Journal
 from crashlab.rundir import RunDir
 from stack.remote.probe import part_problem
+from stack.remote.telemetry import snapshot
 from stack.runtime import PartStatus, RuntimeName, StackError
+
+#: copied from this long before the drill connected: the report's counters and rates look back (as
+#: chaos.verdict.PAD_S)
+PAD_S = 300.0
 
 
 class RemoteStack:
@@ -20,6 +27,8 @@ class RemoteStack:
         self._token = admin_token
         #: where the token came from (``$CRASHLAB_ADMIN_TOKEN`` or the file), for messages
         self.token_from = token_from
+        #: when the drill connected (unix seconds): the telemetry copied at ``down`` starts before it
+        self.connected_at = time.time()
         self._down = False
 
     # --- the Stack protocol -----------------------------------------------------------------
@@ -53,17 +62,18 @@ class RemoteStack:
         return url
 
     def down(self) -> None:
-        """The drill is done with the stack: journal it and leave the stack running (its telemetry stays
-        in its own Prometheus, for its retention: ``crashlab report`` reads it there). Idempotent."""
+        """The drill is done with the stack: copy the run's series from its Prometheus into the run
+        directory (``prometheus/data``, for ``crashlab report`` once the remote Prometheus no longer
+        answers), journal it and leave the stack running. Idempotent; never raises for the copy."""
         if self._down:
             return
         self._down = True
-        prometheus = self._urls.get("prometheus", "")
+        kept = snapshot(
+            self._urls["prometheus"],
+            self._run_dir.prometheus / "data",
+            self.connected_at - PAD_S,
+            time.time(),
+        )
         Journal(self._run_dir.journal_path, source="stack").write(
-            "stack",
-            "down",
-            runtime="remote",
-            parts=self.urls,
-            left_running=True,
-            telemetry=f"not copied: the remote Prometheus at {prometheus} keeps it for its retention",
+            "stack", "down", runtime="remote", parts=self.urls, left_running=True, telemetry=kept
         )
