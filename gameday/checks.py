@@ -43,6 +43,13 @@ def check(
     gameday = scenario.gameday
     if gameday is None:
         return
+    runtime = scenario.target.runtime
+    if intact(("target", "runtime")) and runtime in registry.NAMES and registry.get(runtime).connects:
+        yield (
+            ("target", "runtime"),
+            f"a game day brings its own stack up (its Alertmanager pages the team console); runtime "
+            f"{runtime!r} connects to one running elsewhere: use local or docker",
+        )
     for i, hint in enumerate(gameday.hints):
         if hint.at >= gameday.max_duration:
             yield (
