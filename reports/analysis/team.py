@@ -185,6 +185,11 @@ def analyse_team(inputs: Inputs, times: Times, crash_times: list[float]) -> Team
             team.ttr_s = max(0.0, times.recovery - t_page)
     if state.incident is not None and state.incident.severity and first_symptom is not None:
         team.ttd_human_s = state.incident.declared_at.timestamp() - first_symptom
+    scenario = inputs.ctx.scenario
+    if scenario is not None and scenario.gameday is not None:
+        gameday = scenario.gameday
+        targets = {k: float(v) for k, v in gameday.targets.model_dump().items() if v is not None}
+        score(team, targets, [(m.action, m.params, m.why or "") for m in gameday.expected_mitigations])
     return team
 
 
