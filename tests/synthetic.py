@@ -416,6 +416,12 @@ report:
   slo: {{availability: 0.99, latency_ms: 500, latency_target: 0.95}}
 expectations:
   alerts_fired: [{ALERT}]
+gameday:
+  max_duration: 4m
+  targets: {{ack: 10s, declare: 2m, mitigate: 1m, crashes_after_first_page: 1}}
+  expected_mitigations:
+    - {{action: flag, params: {{circuit_breaker: true}}, why: "fail fast instead of piling up"}}
+    - {{action: deploy, params: {{profile: hardened}}, why: "every fix at once"}}
 """
 
 

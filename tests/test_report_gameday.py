@@ -100,6 +100,25 @@ def test_each_action_is_judged_by_the_faults_it_faced(gameday: GameDayRun) -> No
     assert gameday.summary["team"]["mitigation"] == gameday.summary["team"]["actions"][3]["at"]
 
 
+def test_the_scorecard_holds_the_team_to_the_drills_targets(gameday: GameDayRun) -> None:
+    team = gameday.summary["team"]
+    card = {row["target"]: row for row in team["scorecard"]}
+    assert list(card) == ["ack", "declare", "mitigate", "crashes_after_first_page"]
+    assert card["ack"] == {"target": "ack", "limit": 10.0, "measured": team["tta_s"], "met": True}
+    assert card["declare"]["measured"] == team["ttd_human_s"] and card["declare"]["met"] is True
+    # the breaker helped 1m 32s after the first page: later than the 1 minute target
+    assert card["mitigate"]["measured"] == team["ttm_human_s"] > 60 and card["mitigate"]["met"] is False
+    assert (
+        card["crashes_after_first_page"]["measured"] == 3 and card["crashes_after_first_page"]["met"] is False
+    )
+    expected = {x["action"]: x for x in team["expected_mitigations"]}
+    assert expected["flag"]["taken_at"] == team["mitigation"] and expected["flag"]["effect"] == "helped"
+    assert expected["deploy"]["taken_at"] is None and expected["deploy"]["effect"] is None
+    html = gameday.html
+    section = html[html.index('<h2 id="scorecard"') : html.index('<h2 id="charts"')]
+    assert "2 of 4 targets met" in section and "not taken" in section
+
+
 def test_the_page_shows_the_team_and_the_data_behind_each_verdict(gameday: GameDayRun) -> None:
     html = gameday.html
     order = [html.index(f'<h2 id="{anchor}"') for anchor in ("summary", "scorecard", "charts", "team")]
