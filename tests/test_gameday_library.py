@@ -132,6 +132,18 @@ def test_the_library_is_listed_in_the_drill_library_and_its_runbooks_are_linked_
         assert linked, f"no alert's runbook links to {expect.runbook}"
 
 
+def test_the_trainer_guide_runs_the_game_days() -> None:
+    guide = (ROOT / "docs" / "trainer-guide.md").read_text(encoding="utf-8")
+    for needed in ("crashlab gameday", "--listen", "join code", "--team", "crashlab compare", "Scorecard"):
+        assert needed in guide, needed
+    for link in ("(gameday.md", "(reports.md", "(drill-library.md"):
+        assert link in guide, link
+    for role in ("Incident commander", "On-call", "Scribe", "Observer"):
+        assert role in guide, role
+    for name in ["five-crash", *LIBRARY_EXPECT]:
+        assert f"`{name}.yaml`" in guide, name
+
+
 def test_crashlab_validate_accepts_every_game_day() -> None:
     result = subprocess.run(
         [CRASHLAB, "validate", "scenarios/gameday"], cwd=ROOT, capture_output=True, text=True, timeout=120
