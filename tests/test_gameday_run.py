@@ -26,6 +26,7 @@ import pytest
 
 from crashlab.journal import JournalEvent, read_journal
 from crashlab.waits import wait_until
+from reports.writer import report_run
 from service import flagfile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,6 +181,16 @@ def test_the_team_flips_the_breaker_after_the_second_crash_and_the_crashes_stop(
     # the switch the team flipped is restored at the end
     assert flagfile.switches(run / "flags" / "flags.json")["circuit_breaker"] is False
     assert game.events("gameday", "restored")
+
+    # the post-mortem's figures match the script: the ack 5 s after the page, the flip that stopped the
+    # crashes judged `helped` from the episodes before and after it
+    report_run(run)
+    team = json.loads((run / "report" / "summary.json").read_text())["team"]
+    assert team["tta_s"] == pytest.approx(5.0, abs=2.0)
+    judged = [a for a in team["actions"] if a["params"] == {"circuit_breaker": True}]
+    assert [(a["actor"], a["effect"]) for a in judged] == [("ana", "helped")], judged
+    assert judged[0]["before"]["crashes"] >= 2 and judged[0]["after"]["crashes"] == 0
+    assert team["mitigation"] == judged[0]["at"]
 
 
 def test_ctrl_c_mid_game_reverts_the_faults_and_restores_switches_and_limits(
