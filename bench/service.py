@@ -214,14 +214,19 @@ def bare_app(odds_url: str, seed: int) -> web.Application:
     return app
 
 
-def game_settings(name: str, port: int, odds_url: str, sample: float, tmp: Path) -> Settings:
-    """The full game's settings, or a ``-<component>`` variant's."""
+def game_settings(
+    name: str, port: int, odds_url: str, sample: float, tmp: Path, extra: dict[str, Any] | None = None
+) -> Settings:
+    """The full game's settings, or a ``-<component>`` variant's (``extra``: more profile overrides)."""
     component = COMPONENTS.get(name.removeprefix("-")) if name.startswith("-") else None
     # round_buffer_kb emulates the game's own work, not telemetry: off, as the bare handler has none
     overrides: dict[str, Any] = {"trace_sample_ratio": sample if name == "sampled" else 1.0}
     overrides["round_buffer_kb"] = 0
     if component is not None:
         overrides |= component.overrides
+    for key, value in (extra or {}).items():
+        # a section the component switched off stays off
+        overrides[key] = value if key not in overrides else overrides[key] | value
     profile = load_profile("hardened", env={}, overrides=overrides)
     # as in a stack: the switches through OpenFeature from a flag file (``-flags``: a fixed profile)
     flags = component.flag_file if component else True

@@ -185,6 +185,8 @@ class FaultStore:
 
     def active(self, type_: str) -> list[Fault]:
         """The active faults of ``type_``, oldest first."""
+        if not self._faults:  # the request path asks four times a round, nearly always of none
+            return []
         return [f for f in self._faults.values() if f.type == type_]
 
     # --- the effects in the request path -------------------------------------------------------------

@@ -361,6 +361,9 @@ async def read_body(request: web.Request) -> bytes:
     if encoding not in ("", "identity"):
         raise ApiError("ERR_UNSUPPORTED_MEDIA_TYPE", "compressed request bodies are not accepted")
     try:
+        if request.content.is_eof():
+            # the whole body came (a small body comes with its head): nothing to wait for, no timer
+            return await request.read()
         async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
             return await request.read()
     except web.HTTPRequestEntityTooLarge:

@@ -26,10 +26,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
@@ -50,6 +50,15 @@ class LeanTracer(trace_api.Tracer):
         #: a disabled provider (OTEL_SDK_DISABLED) answers a NoOpTracer: then so does this one
         self._enabled = isinstance(sdk, SdkTracer)
         self._sampler = provider.sampler
+        #: the sampler is ParentBased with its default for a sampled local parent (ALWAYS_ON): a child of
+        #: a sampled span of this process is recorded and sampled with the parent's trace state, which
+        #: is what start_span then writes without asking the sampler (three calls deep, each span)
+        local = getattr(self._sampler, "_local_parent_sampled", None)
+        self._follow_local_parent = (
+            type(self._sampler) is ParentBased
+            and isinstance(local, StaticSampler)
+            and local._decision is Decision.RECORD_AND_SAMPLE
+        )
         self._ids = provider.id_generator
         self._random_ids = self._ids.is_trace_id_random()
         self.resource = provider.resource
@@ -65,7 +74,10 @@ class LeanTracer(trace_api.Tracer):
         limit = self._max_attributes
         if not self._store_plain or (limit is not None and len(attributes) > limit):
             return False
-        return all(key and type(value) in _PLAIN for key, value in attributes.items())
+        for key, value in attributes.items():  # noqa: SIM110 - a loop: no generator frame per span
+            if not key or type(value) not in _PLAIN:
+                return False
+        return True
 
     def start_span(
         self,
@@ -89,8 +101,20 @@ class LeanTracer(trace_api.Tracer):
             trace_id = self._ids.generate_trace_id()
             random_id = self._random_ids
         links = links or ()
-        result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        if result.decision is Decision.RECORD_AND_SAMPLE:
+        trace_state: TraceState | None
+        if (
+            parent is not None
+            and self._follow_local_parent
+            and not parent.is_remote
+            and parent.trace_flags.sampled
+        ):
+            # what ParentBased answers here: RECORD_AND_SAMPLE, the attributes, the parent's trace state
+            decision, sampled_attributes = Decision.RECORD_AND_SAMPLE, attributes
+            trace_state = parent.trace_state
+        else:
+            result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            decision, sampled_attributes, trace_state = result.decision, result.attributes, result.trace_state
+        if decision is Decision.RECORD_AND_SAMPLE:
             flags = _SAMPLED_RANDOM if random_id else _SAMPLED
         else:
             flags = _DEFAULT_RANDOM if random_id else _DEFAULT_FLAGS
@@ -99,9 +123,9 @@ class LeanTracer(trace_api.Tracer):
             self._ids.generate_span_id(),
             is_remote=False,
             trace_flags=flags,
-            trace_state=result.trace_state,
+            trace_state=trace_state,
         )
-        if result.decision is Decision.DROP:
+        if decision is Decision.DROP:
             return trace_api.NonRecordingSpan(span_context)
         span = LeanSpan(
             self,
@@ -109,7 +133,7 @@ class LeanTracer(trace_api.Tracer):
             span_context,
             parent,
             kind,
-            result.attributes,
+            sampled_attributes,
             links,
             start_time if start_time is not None else time_ns(),
             record_exception,
