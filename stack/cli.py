@@ -227,6 +227,11 @@ def status_command(runtime: str | None, as_json: bool) -> None:
     1 when one is not, 2 when no stack runs."""
     stack = _running(runtime)
     if stack is None:
+        if runtime and registry.get(runtime).connects:
+            raise StackError(
+                f"stack: the {runtime} runtime runs nothing here (its stack runs elsewhere, a drill names "
+                "its URLs); `crashlab status` shows the stacks `crashlab up` started"
+            )
         if runtime:
             raise StackError(
                 f"stack: no {runtime} stack is running; start one with `crashlab up --runtime {runtime}`"

@@ -62,3 +62,12 @@ def test_crashlab_up_cannot_start_a_remote_stack(tmp_path: Path) -> None:
         "name its URLs in a drill's target.urls (game, odds, prometheus, alertmanager) and run the drill"
     ], done.stderr
     assert not list(tmp_path.iterdir())  # no run directory left behind
+
+
+def test_status_and_down_leave_a_remote_stack_alone(tmp_path: Path) -> None:
+    env = {"CRASHLAB_STATE_DIR": str(tmp_path), "CRASHLAB_RUNS_DIR": str(tmp_path)}
+    status = run_cli("status", "--runtime", "remote", env=env)
+    assert status.returncode == 2
+    assert "the remote runtime runs nothing here" in status.stderr, status.stderr
+    down = run_cli("down", "--runtime", "remote", env=env)
+    assert (down.returncode, down.stdout.strip()) == (0, "crashlab: no remote stack is running")
