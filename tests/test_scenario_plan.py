@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.plan import plan
+from chaos.runner.preflight import check_plan
 from chaos.scenario import ScenarioError, load_scenario
 from chaos.scenario.fault_specs import FAULT_TYPES
 from crashlab.faultkinds import LatencyParams
@@ -127,3 +128,19 @@ def test_empty_timeline_lasts_as_long_as_the_load() -> None:
     drill = plan(scenario_from(IDLE))
     assert drill.steps == ()
     assert (drill.timeline_s, drill.total_s) == (0.0, 30.0)
+
+
+RESTART_ON_DOCKER = """
+name: restart-on-docker
+description: process.restart asks the stack to restart the game; docker stacks can (stack.registry)
+target: {runtime: docker}
+timeline:
+  - {name: restart, at: 1s, fault: {type: process.restart, service: game}}
+"""
+
+
+def test_the_preflight_agrees_with_the_registry_on_runtimes() -> None:
+    """A fault that validates on a runtime (the registry's capabilities) is not refused again by the
+    runner's preflight: process.restart needs only 'restart', which docker stacks have."""
+    scenario = scenario_from(RESTART_ON_DOCKER)
+    check_plan(plan(scenario, 1.0))
