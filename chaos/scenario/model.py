@@ -7,6 +7,7 @@ Fault specs live in :mod:`chaos.scenario.fault_specs` and are re-exported here. 
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -113,12 +114,19 @@ SwitchOverride = Annotated[
 ]
 
 
-#: hosts a drill may talk to besides 127.0.0.0/8: all drill traffic stays on loopback (docs/DESIGN)
-LOOPBACK_HOSTS = ("localhost", "::1")
+#: the one host name a drill may use besides loopback addresses: all drill traffic stays on loopback
+LOOPBACK_HOSTS = ("localhost",)
 
 
 def loopback_host(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1 in any spelling); a name that merely starts
+    with ``127.`` (``127.0.0.1.attacker.example``) is a name a resolver may send anywhere."""
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _stack_url(value: str) -> str:
@@ -144,7 +152,7 @@ def _stack_url(value: str) -> str:
             f"drills only talk to loopback (127.0.0.0/8, localhost); reach the stack at {host!r} through "
             "a port-forward or an SSH tunnel (docs/stack.md)"
         )
-    if port is None:
+    if not port:
         raise ValueError("needs a port (a port-forward's local port, e.g. http://127.0.0.1:18080)")
     return value
 
