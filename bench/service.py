@@ -547,6 +547,7 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             for k, label in ISOLATED.items()
         )
     )
+    flags_pct: tuple[float, float] | None = None
     if "-flags" in rows:
         fixed = rows["-flags"]
         with_cpu, without_cpu = (bare["cpu_ms_per_req"] / r["cpu_ms_per_req"] for r in (full, fixed))
@@ -557,6 +558,7 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             f" {100 * (with_cpu / without_cpu - 1):+.1f} % in CPU,"
             f" {100 * (with_rps / without_rps - 1):+.1f} % in req/s (target: within 3 %)"
         )
+        flags_pct = (100 * (with_cpu / without_cpu - 1), 100 * (with_rps / without_rps - 1))
     answered = sum(stats["full"]["n"]) + sum(stats["full"]["warm"])
     lines, server, client = _written(tmp / "full.jsonl", tmp / "full-traces.jsonl")
     print(
@@ -578,6 +580,9 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         "isolated_us": isolated,
         "ratio_rps": full["rps"] / bare["rps"],
         "ratio_cpu": bare["cpu_ms_per_req"] / full["cpu_ms_per_req"],
+        "ratio_sampled_cpu": bare["cpu_ms_per_req"] / rows["sampled"]["cpu_ms_per_req"],
+        "ceiling_over_bare": rows["ceiling"]["cpu_ms_per_req"] / bare["cpu_ms_per_req"],
+        "flags_pct": flags_pct,
     }
 
 
@@ -614,10 +619,17 @@ def _bench(args: argparse.Namespace) -> None:
         f"\n== full (100 % traced) / bare, {args.runs} consecutive runs"
         f" (target >= {TARGET}, stretch {STRETCH})"
     )
+    print(
+        f"{'run':<4} {'load average':>14} {'full x bare (req/s)':>20} {'full x bare (CPU)':>18}"
+        f" {'sampled x bare (CPU)':>21} {'ceiling CPU / bare':>19} {'OpenFeature vs fixed (CPU, req/s)':>35}"
+    )
     for res in results:
+        flags = res["flags_pct"]
+        flags_text = f"{flags[0]:+.1f} %, {flags[1]:+.1f} %" if flags else "-"
+        load = f"{res['load'][0]:.1f} -> {res['load'][1]:.1f}"
         print(
-            f"run {res['run']}: {res['ratio_rps']:.2f} x bare in req/s, {res['ratio_cpu']:.2f} x bare in CPU"
-            f" per request  (load average {res['load'][0]:.2f} -> {res['load'][1]:.2f})"
+            f"{res['run']:<4} {load:>14} {res['ratio_rps']:>20.2f} {res['ratio_cpu']:>18.2f}"
+            f" {res['ratio_sampled_cpu']:>21.2f} {res['ceiling_over_bare']:>19.2f} {flags_text:>35}"
         )
     worst = min(min(r["ratio_rps"], r["ratio_cpu"]) for r in results)
     verdict = "stretch met" if worst >= STRETCH else "target met" if worst >= TARGET else "target MISSED"

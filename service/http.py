@@ -31,7 +31,7 @@ from service.keys import (
     ServerConnections,
 )
 from service.logs import JsonLog
-from service.metrics import HttpMetrics, metrics_handler
+from service.metrics import HttpMetrics, gauge_child, metrics_handler
 from service.settings import Settings
 from service.spans import LeanSpan, LeanTracer
 from service.tracing import current_ids, make_tracer_provider, start_server_span
@@ -75,7 +75,7 @@ def telemetry_middleware(
 ) -> Middleware:
     """Traces (the SERVER span), counts, times and logs every request (one JSON line); renders every
     error as the JSON error body. ``tracer`` None: no server span (benchmark only)."""
-    in_flight = metrics.in_flight
+    in_flight = gauge_child(metrics.in_flight)
     requests_of, duration_of, errors_of = metrics.requests_of, metrics.duration_of, metrics.errors_of
 
     @web.middleware

@@ -29,7 +29,7 @@ from yarl import URL
 from crashlab.headers import REQUEST_DEADLINE_MS as DEADLINE_HEADER
 from service.errors import ApiError
 from service.logs import JsonLog
-from service.metrics import GameMetrics
+from service.metrics import GameMetrics, gauge_child
 from service.profile import Profile
 from service.resilience.backoff import RetryBudget, full_jitter_delay
 from service.resilience.breaker import Breaker, CircuitOpen, State
@@ -47,6 +47,21 @@ _COMPONENT = {
     "retry": "budget",
     "pooled_client": "pool",
 }
+
+
+#: the ClientTimeout of an attempt's cap (``deadline.attempt_ms``), made once per cap: most attempts
+#: start with more of the deadline left than the cap
+_CAP_TIMEOUTS: dict[float, aiohttp.ClientTimeout] = {}
+
+
+def _attempt_timeout(remaining: float, cap: float) -> aiohttp.ClientTimeout:
+    """``ClientTimeout(total=min(remaining, cap))``."""
+    if remaining < cap:
+        return aiohttp.ClientTimeout(total=remaining)
+    timeout = _CAP_TIMEOUTS.get(cap)
+    if timeout is None:
+        timeout = _CAP_TIMEOUTS[cap] = aiohttp.ClientTimeout(total=cap)
+    return timeout
 
 
 class DependencyError(ApiError):
@@ -142,7 +157,7 @@ class OddsClient:
         self.fixes = self._build(profile, None, pooled=False)
         # read at scrape time: open -> half-open happens by the clock, not by a call
         metrics.circuit_state.labels(DEPENDENCY).set_function(lambda: float(self.circuit_state))
-        self._in_flight = metrics.dep_in_flight.labels(DEPENDENCY)
+        self._in_flight = gauge_child(metrics.dep_in_flight.labels(DEPENDENCY))
         self._requests_of = metrics.dep_requests_of
         self._duration_of = metrics.dep_duration_of
         metrics.open_connections.labels(DEPENDENCY).set_function(lambda: float(self.open_connections()))
@@ -320,7 +335,7 @@ class OddsClient:
                 error = DependencyError("TP_ODDS_TIMEOUT", "timeout", "deadline passed", retryable=False)
                 return "timeout", None, error
             headers[DEADLINE_HEADER] = str(int(remaining * 1000))
-            timeout = aiohttp.ClientTimeout(total=min(remaining, profile.deadline.attempt_ms / 1000))
+            timeout = _attempt_timeout(remaining, profile.deadline.attempt_ms / 1000)
         pool = fixes.pool
         if pool is not None:
             pool.users += 1

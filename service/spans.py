@@ -95,7 +95,7 @@ class LeanTracer(trace_api.Tracer):
             return trace_api.NonRecordingSpan(parent or trace_api.INVALID_SPAN_CONTEXT)
         if parent is not None and parent.is_valid:
             trace_id = parent.trace_id
-            random_id = parent.trace_flags.random_trace_id
+            random_id = bool(parent.trace_flags & TraceFlags.RANDOM_TRACE_ID)  # not the property: a call
         else:
             parent = None
             trace_id = self._ids.generate_trace_id()
