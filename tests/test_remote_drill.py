@@ -194,6 +194,14 @@ def test_connecting_names_each_url_that_does_not_answer_as_its_part(started: Sta
         assert f"game at {started.urls['odds']}/healthz: answered as 'odds', not the game service" in str(
             caught.value
         )
+        # Alertmanager answers /-/ready too: a swapped Prometheus is caught by its API, not after the
+        # drill's 30 s wait for scrapes and a probe's JSON error
+        crossed = {**urls, "prometheus": urls["alertmanager"], "alertmanager": urls["prometheus"]}
+        with pytest.raises(StackError) as swapped_parts:
+            remote.up(remote_config(tmp_path, crossed, health_timeout_s=0.5))
+        said = str(swapped_parts.value)
+        assert f"prometheus at {urls['alertmanager']}: answered, but not as Prometheus" in said
+        assert f"alertmanager at {urls['prometheus']}: answered, but not as Alertmanager" in said
         closed = {**urls, "prometheus": "http://127.0.0.1:9"}
         with pytest.raises(StackError, match=r"prometheus at http://127.0.0.1:9/-/ready: connection refused"):
             remote.up(remote_config(tmp_path, closed, health_timeout_s=0.5))

@@ -10,6 +10,12 @@ import requests
 #: what each part answers when healthy
 HEALTH_PATHS = {"game": "/healthz", "odds": "/healthz", "prometheus": "/-/ready", "alertmanager": "/-/ready"}
 TIMEOUT_S = 3.0
+#: what only each monitoring part answers (both answer ``/-/ready``): its API path, a key of its JSON
+#: answer and the name to say; a URL of the other part is caught here, not by the drill's probes
+IDENTITY = {
+    "prometheus": ("/api/v1/status/buildinfo", "data", "Prometheus"),
+    "alertmanager": ("/api/v2/status", "cluster", "Alertmanager"),
+}
 
 
 def _get(url: str, token: str | None = None) -> requests.Response | str:
@@ -52,7 +58,27 @@ def part_problem(part: str, base_url: str) -> str | None:
             )
         if body.get("status") != "ok":
             return f"{part} at {url}: reports status {body.get('status')!r}"
+    if part in IDENTITY:
+        return _identity_problem(part, base_url.rstrip("/"))
     return None
+
+
+def _identity_problem(part: str, base: str) -> str | None:
+    """None when ``base`` answers the API only ``part`` has, else what answered instead."""
+    path, key, name = IDENTITY[part]
+    resp = _get(base + path)
+    if isinstance(resp, str):
+        return f"{part} at {base}: {path}: {resp}"
+    try:
+        body: Any = resp.json() if resp.status_code == 200 else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and key in body:
+        return None
+    return (
+        f"{part} at {base}: answered, but not as {name} (GET {path}: HTTP {resp.status_code}"
+        f"{_snippet(resp)}); is it the URL of another part?"
+    )
 
 
 def admin_problem(part: str, base_url: str, token: str, token_from: str) -> str | None:
