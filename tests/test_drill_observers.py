@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import urllib.request
 
 import pytest
@@ -99,3 +100,16 @@ def test_quiet_progress_prints_event_lines_only() -> None:
     text = out.getvalue()
     assert "rps" not in text
     assert "guardrail tripped memory: sum(process_resident_memory_bytes) = 3e+09 > 2e+09" in text
+
+
+def test_a_revert_the_service_did_not_answer_says_when_the_fault_ends_by_itself() -> None:
+    """A remote stack whose port-forward closed mid-drill: the fault may still run there, so the line
+    says who did not answer and when its TTL ends it (not a bare "gone")."""
+    out = io.StringIO()
+    progress = Progress(Console(file=out, force_terminal=True, width=200, color_system=None), quiet=True)
+    handle = {"kind": "admin", "service": "odds", "url": "http://127.0.0.1:18081", "id": "f1"}
+    progress.on_event(ev.FaultInjected("slow-odds", "dependency.latency", "odds", {"ms": 50}, 22.0, handle))
+    progress.on_event(ev.FaultReverted("slow-odds", "dependency.latency", "odds", handle, "gone"))
+    text = out.getvalue()
+    assert "revert slow-odds dependency.latency: gone: odds at http://127.0.0.1:18081 did not answer" in text
+    assert re.search(r"if it still runs, the fault ends by itself at its TTL, \d\d:\d\d:\d\d UTC", text), text

@@ -4,12 +4,14 @@ crashes so far; notable events as lines above it. ``quiet``: the lines only, no 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from chaos.runner import events as ev
+from crashlab.timeutil import utcnow
 
 
 def _fmt(value: float | None, spec: str, unit: str = "") -> str:
@@ -22,6 +24,8 @@ class Progress:
         self.quiet = quiet
         self._live: Live | None = None
         self._last: ev.Tick | None = None
+        #: when each injected fault's TTL ends it (for a revert its service did not answer)
+        self._ends: dict[str, datetime] = {}
 
     def _line(self, text: str) -> None:
         self.console.print(text, highlight=False)
@@ -41,10 +45,13 @@ class Progress:
                     self._last = dataclasses.replace(self._last, phase=event.phase)
                     self._live.update(self._panel(self._last))
             case ev.FaultInjected():
+                self._ends[event.name] = utcnow() + timedelta(seconds=event.ttl_s)
                 self._line(
                     f"[yellow]inject[/] {event.name} {event.fault_type} -> {event.target} "
                     f"(ttl {event.ttl_s:g}s, lag {event.lag_ms:.0f}ms)"
                 )
+            case ev.FaultReverted() if event.outcome == "gone":
+                self._line(f"[yellow]revert[/] {event.name} {event.fault_type}: gone: {self._gone(event)}")
             case ev.FaultReverted():
                 self._line(f"[green]revert[/] {event.name} {event.fault_type}: {event.outcome}")
             case ev.FaultFailed():
@@ -71,6 +78,15 @@ class Progress:
                 self._line(f"[{colour}]verdict {event.verdict}[/]{why}")
             case _:
                 pass
+
+    def _gone(self, event: ev.FaultReverted) -> str:
+        """Who did not answer the revert, and when the fault ends by itself if it still runs (a remote
+        stack behind a closed port-forward keeps its faults until their TTL)."""
+        url = event.handle.get("url")
+        who = f"{event.target} at {url}" if isinstance(url, str) else event.target
+        end = self._ends.get(event.name)
+        when = f", {end:%H:%M:%S} UTC" if end is not None else ""
+        return f"{who} did not answer; if it still runs, the fault ends by itself at its TTL{when}"
 
     def _panel(self, tick: ev.Tick) -> Table:
         table = Table.grid(padding=(0, 2))
