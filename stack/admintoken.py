@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from stack.runtime import StackError
@@ -32,8 +33,11 @@ def check_token(token: str, where: str) -> str:
 
 
 def read_token_file(path: Path) -> str:
-    """The token in ``path``: its only line (surrounding whitespace dropped)."""
+    """The token in ``path``: its only line (surrounding whitespace dropped). Only a regular file: a
+    FIFO or a device (``/dev/stdin``) would block the drill, or its leftover cleanup, forever."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise StackError(f"admin token file {path}: not a regular file (a FIFO, a device or a folder)")
         with path.open("rb") as fh:
             data = fh.read(MAX_TOKEN_FILE_BYTES + 1)
     except OSError as exc:
