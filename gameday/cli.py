@@ -12,10 +12,10 @@ from rich.console import Console
 
 from chaos.plan import plan
 from chaos.runner.cli import RunArgs, run_options, run_with_signals
-from chaos.scenario import load_scenario
+from chaos.scenario import ScenarioError, check_file, load_scenario
 from crashlab.durations import format_duration
 from gameday.runner import GameDayOptions, gameday_drill
-from gameday.team_script import TeamScript, load_script
+from gameday.team_script import TeamScript, check_script
 
 
 def _listen(value: str) -> str:
@@ -53,6 +53,18 @@ def _dry_run(file: Path, speed: float, team: TeamScript | None, console: Console
                 highlight=False,
                 markup=False,
             )
+
+
+def _team(file: Path, team_path: Path | None) -> TeamScript | None:
+    """The scripted team, checked against the game day it plays; every problem of both files at once
+    (the game day's alone are the drill's to report when no team is named)."""
+    if team_path is None:
+        return None
+    scenario, problems = check_file(file)
+    team, team_problems = check_script(team_path, against=scenario)
+    if problems or team is None:
+        raise ScenarioError([*problems, *team_problems])
+    return team
 
 
 @click.command("gameday")
@@ -96,7 +108,7 @@ def gameday_command(
     Exit codes as `crashlab drill`."""
     args = RunArgs(**run)
     options = args.options(file)
-    team = load_script(team_path) if team_path is not None else None
+    team = _team(file, team_path)
     game = GameDayOptions(
         listen=_listen(listen),
         team_port=team_port,

@@ -26,15 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chaos.scenario.errors import Problem, ScenarioError, sort_problems
 from chaos.scenario.messages import convert, suggest
 from chaos.scenario.validate import Findings, load_mapping, read_text
-from crashlab.durations import Duration, FixedDuration
+from crashlab.durations import Duration, FixedDuration, format_duration
 from gameday.actions import ACTIONS
+
+if TYPE_CHECKING:
+    from chaos.scenario.model import Scenario
 
 __all__ = [
     "MOVES",
@@ -142,8 +145,10 @@ def params_model(do: str) -> type[BaseModel]:
 # --- checks --------------------------------------------------------------------------------------------
 
 
-def _check(script: TeamScript, data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
-    """The checks that need the whole script (the model accepted it)."""
+def _check(script: TeamScript, data: dict[str, Any], against: Scenario | None) -> Iterator[tuple[Loc, str]]:
+    """The checks that need the whole script (the model accepted it), and the game day it plays when
+    ``against`` is one."""
+    day = against.gameday if against is not None else None
     names: dict[str, int] = {}
     raw_members = data.get("members")
     for i, raw in enumerate(raw_members if isinstance(raw_members, list) else []):
@@ -165,6 +170,12 @@ def _check(script: TeamScript, data: dict[str, Any]) -> Iterator[tuple[Loc, str]
             yield (*loc, "at"), f"only with on: time (this move is on: {move.on}; use after)"
         if move.on == "time" and move.count is not None:
             yield (*loc, "count"), "only with on: page or on: crash"
+        if day is not None and move.on == "time" and move.at is not None and move.at >= day.max_duration:
+            yield (
+                (*loc, "at"),
+                f"at {format_duration(move.at)} is not before the game day's max_duration "
+                f"({format_duration(day.max_duration)}): the move would never be played",
+            )
         raw_with = raw_moves[i].get("with", {}) if isinstance(raw_moves[i], dict) else {}
         model = params_model(move.do)
         try:
@@ -181,8 +192,11 @@ def _check(script: TeamScript, data: dict[str, Any]) -> Iterator[tuple[Loc, str]
                 yield (*loc, "with", "ic"), f"unknown member {ic!r}{suggest(ic, list(names))}"
 
 
-def parse_script(text: str, path: str = "<string>") -> tuple[TeamScript | None, list[Problem]]:
-    """The script in ``text`` (``None`` when invalid) and every problem, sorted by line."""
+def parse_script(
+    text: str, path: str = "<string>", against: Scenario | None = None
+) -> tuple[TeamScript | None, list[Problem]]:
+    """The script in ``text`` (``None`` when invalid) and every problem, sorted by line; ``against``:
+    the game day it plays (its moves must fit in it)."""
     data, read = load_mapping(text, path, "a mapping with members and moves")
     if data is None or not isinstance(read, Findings):
         return None, read if isinstance(read, list) else read.sorted()
@@ -199,13 +213,13 @@ def parse_script(text: str, path: str = "<string>") -> tuple[TeamScript | None, 
             return None, sort_problems(problems)
         pruned, kept = rest
         moves = {"members": data["members"], "moves": [data["moves"][i] for i in kept["moves"]]}
-        for loc, message in _check(pruned, moves):
+        for loc, message in _check(pruned, moves, against):
             section, index, *tail = loc
             if section == "moves":
                 index = kept["moves"][int(index)]
             add((section, index, *tail), message)
         return None, sort_problems(problems)
-    for loc, message in _check(script, data):
+    for loc, message in _check(script, data, against):
         add(loc, message)
     if problems:
         return None, sort_problems(problems)
@@ -238,17 +252,19 @@ def _without_bad_items(
         return None
 
 
-def check_script(path: Path | str) -> tuple[TeamScript | None, list[Problem]]:
-    """Read and check one team script."""
+def check_script(
+    path: Path | str, against: Scenario | None = None
+) -> tuple[TeamScript | None, list[Problem]]:
+    """Read and check one team script (against the game day it plays, when given)."""
     text, unreadable = read_text(Path(path))
     if text is None:
         return None, unreadable
-    return parse_script(text, str(path))
+    return parse_script(text, str(path), against)
 
 
-def load_script(path: Path | str) -> TeamScript:
+def load_script(path: Path | str, against: Scenario | None = None) -> TeamScript:
     """The team script of ``path``; raises :class:`TeamScriptError` listing every problem."""
-    script, problems = check_script(path)
+    script, problems = check_script(path, against)
     if script is None:
         raise TeamScriptError(problems)
     return script

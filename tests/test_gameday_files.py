@@ -12,7 +12,7 @@ import pytest
 from chaos.plan import plan
 from chaos.scenario import load_scenario, parse_scenario
 from gameday.model import UntilPromQL
-from gameday.team_script import TeamScriptError, check_script, load_script
+from gameday.team_script import TeamScriptError, check_script, load_script, parse_script
 from tests.helpers_scenario import ROOT, assert_expected_problems, expectations, run_cli
 
 GAMEDAY = ROOT / "scenarios" / "gameday" / "five-crash.yaml"
@@ -134,3 +134,35 @@ def test_crashlab_gameday_prints_every_problem_of_a_bad_team_script_and_starts_n
         match = PROBLEM.match(line)
         assert match and match["path"] == str(bad.relative_to(ROOT)), line
     assert "Traceback" not in result.stderr
+
+
+def test_crashlab_gameday_lists_the_problems_of_both_files_at_once(tmp_path: Path) -> None:
+    """A broken game day and a broken team script: every problem of both, not the script's alone (a
+    trainer would fix one file, rerun, and only then learn about the other)."""
+    bad_day = ROOT / "tests" / "data" / "bad-scenarios" / "gameday-bad-section.yaml"
+    bad_team = BAD_TEAMS / "trigger-fields.yaml"
+    result = run_cli("gameday", str(bad_day), "--team", str(bad_team), "--dry-run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = result.stderr.strip().splitlines()
+    assert said[0] == f"crashlab: error: 9 problems in {bad_day}, {bad_team}:", said
+    files = [m["path"] for m in map(PROBLEM.match, said[1:]) if m]
+    assert files == [str(bad_day)] * 5 + [str(bad_team)] * 4, said
+    assert "Traceback" not in result.stderr
+
+
+def test_a_team_move_after_the_game_day_ends_is_refused_with_its_line() -> None:
+    """on: time at or beyond the game day's max_duration would never be played."""
+    day = load_scenario(ROOT / "tests" / "data" / "gameday" / "short.yaml")  # max_duration: 45s
+    text = (
+        "members: [{name: ana, role: incident_commander}]\n"
+        "moves:\n"
+        "  - {by: ana, on: time, at: 30s, do: ack}\n"
+        "  - {by: ana, on: time, at: 45s, do: note, with: {text: late}}\n"
+    )
+    script, problems = parse_script(text, "team.yaml", against=day)
+    assert script is None
+    assert [str(p) for p in problems] == [
+        "team.yaml:4: moves[1].at: at 45s is not before the game day's max_duration (45s): "
+        "the move would never be played"
+    ]
+    assert parse_script(text, "team.yaml")[0] is not None  # alone, the script is fine
