@@ -33,6 +33,16 @@ def check(
         if step.repeat is None or step.repeat.until is None:
             continue
         where = (*loc, "repeat", "until")
+        until = step.repeat.until
+        if isinstance(until, UntilPromQL) and not until.promql.strip():
+            yield (*where, "promql"), "must not be empty"
+        gameday = scenario.gameday
+        if isinstance(until, UntilPromQL) and gameday is not None and until.for_ >= gameday.max_duration:
+            yield (
+                (*where, "for"),
+                f"{format_duration(until.for_)} is not shorter than max_duration "
+                f"({format_duration(gameday.max_duration)}): the condition could never hold that long",
+            )
         if len(loc) > 2:
             yield where, "only a top-level step may recur until something (move the group's repeat up)"
         elif scenario.gameday is None and intact(("gameday",)):

@@ -256,20 +256,26 @@ def check(
         found.extend(_check_step(step, loc, scenario, runtime_known))
 
     load = scenario.load
-    if load is not None and intact(("load",)):
-        end = load.total_s
+    # a game day's load runs until the game day ends (gameday.runner), whatever load.duration says
+    ends: tuple[float, str, str] | None = None
+    if scenario.gameday is not None:
+        ends = (scenario.gameday.max_duration, "the game day ends", "gameday.max_duration")
+    elif load is not None and intact(("load",)):
         which = "load.duration" if load.stages is None else "the sum of load.stages"
+        ends = (load.total_s, "the load ends", which)
+    if ends is not None:
+        end, what, which = ends
         for planned in expand(scenario.timeline):
             if planned.end_s > end + _EPSILON:
                 found.append(
                     (
                         (*planned.loc, "at"),
-                        f"{planned.label} ends at {format_duration(planned.end_s)}, after the load ends at "
+                        f"{planned.label} ends at {format_duration(planned.end_s)}, after {what} at "
                         f"{format_duration(end)} ({which})",
                     )
                 )
-        if load.request_mix and not any(load.request_mix.values()):
-            found.append((("load", "request_mix"), "every weight is 0"))
+    if load is not None and intact(("load",)) and load.request_mix and not any(load.request_mix.values()):
+        found.append((("load", "request_mix"), "every weight is 0"))
 
     probes = list(_probes(scenario))
     found.extend(_unique([(p.name, loc) for p, loc in probes], "probe", where))
