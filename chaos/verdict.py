@@ -87,14 +87,24 @@ class Telemetry:
 
 
 def fetch(prom: Prometheus, start: datetime, end: datetime) -> Telemetry:
-    """Read every series the rules need (blocking: async callers use ``asyncio.to_thread``)."""
+    """Read every series the rules need (blocking: async callers use ``asyncio.to_thread``). Once a
+    query fails and Prometheus does not answer ``/-/ready`` either (a remote stack's closed or hung
+    port-forward), the rest are not asked: each would wait for its own timeout."""
     out = Telemetry(prom.url)
     since = start.timestamp() - PAD_S
+    gone: str | None = None
     for name, selector in SELECTORS.items():
+        if gone is not None:
+            out.errors[name] = gone
+            continue
         try:
             out.raw[name] = prom.raw(selector, since, end)
         except PrometheusError as exc:
             out.errors[name] = str(exc)
+            gone = prom.ready()
+    if gone is not None:
+        out.errors["p99"] = gone
+        return out
     try:
         value = prom.scalar(p99_query(start, end), end)
         out.p99_s = None if value is None or math.isinf(value) else value

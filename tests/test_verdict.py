@@ -4,13 +4,17 @@ not be measured."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaos import verdict
 from chaos.scenario.model import Expectations
 from crashlab.journal import JournalEvent
-from crashlab.prometheus import Series
+from crashlab.prometheus import Prometheus, Series
+from crashlab.waits import wait_until
 
 START = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 END = START + timedelta(minutes=2)
@@ -126,3 +130,39 @@ def test_without_a_scenario_or_recorded_checks_there_is_nothing_to_judge_by() ->
     result = verdict.evaluate(None, RUN, None, START, END)
     assert result.verdict == "inconclusive" and "nothing to judge by" in result.reason
     assert verdict.evaluate(Expectations(), RUN, None, START, END).verdict == "passed"
+
+
+def test_a_prometheus_that_stopped_answering_is_asked_once_not_once_a_series() -> None:
+    """A remote stack's port-forward that hangs (accepts, never answers): the verdict's telemetry gives
+    up after the first query that fails and a /-/ready that does not answer, instead of timing out on
+    each of its queries in turn (95 s with the default timeouts)."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(hung.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        end = datetime.now(UTC)
+        telemetry = verdict.fetch(
+            Prometheus(f"http://{hung.getsockname()[0]}:{hung.getsockname()[1]}", timeout_s=0.3),
+            end - timedelta(minutes=1),
+            end,
+        )
+        wait_until(lambda: len(accepted) >= 2, 5, "the query and the readiness check")
+    finally:
+        hung.close()
+        for conn in accepted:
+            conn.close()
+    assert set(telemetry.errors) == {*verdict.SELECTORS, "p99"}
+    assert len(accepted) == 2, "one query, one /-/ready, then no more"
+    assert all(
+        "does not answer" in e
+        for name, e in telemetry.errors.items()
+        if name != next(iter(verdict.SELECTORS))
+    )
