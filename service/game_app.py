@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import Gauge
 
 from crashlab.headers import PLAYER_ID as PLAYER_HEADER
@@ -28,7 +27,7 @@ from crashlab.timeutil import now_iso
 from service.errors import CODES, ApiError
 from service.faults import GAME_FAULTS
 from service.flags import FlagFileSwitchboard, StaticSwitchboard, Switchboard
-from service.http import HEALTH_DETAILS, PANIC_HOOK, Handler, base_app, faults_ctx, read_json, route_of
+from service.http import HEALTH_DETAILS, PANIC_HOOK, base_app, faults_ctx, read_json
 from service.keys import FAULTS, LOG, SERVER_CONNECTIONS, SETTINGS, TRACER_PROVIDER, ServerConnections
 from service.logs import JsonLog
 from service.metrics import GameMetrics
@@ -201,50 +200,60 @@ async def _record(game: Game, player: str, result: str, round_id: str, faults: A
 
 
 async def play(request: web.Request) -> web.Response:
+    """A round. Load shedding is here, not in a middleware: it concerns /play only, and a middleware
+    is a coroutine layer on every request (with which aiohttp adds one of its own)."""
     game = request.app[GAME]
-    profile = game.profile
-    faults = request.app[FAULTS]
-    body = await read_json(request)
-    choice = _choice(body)
-    player = _player(request)
-    buckets = game.buckets
-    if buckets is not None:
-        wait = buckets.take(player)
-        if wait > 0:
-            game.metrics.rate_limited.inc()
-            raise ApiError("ERR_RATE_LIMITED", retry_after_s=max(1.0, wait))
-    if faults.hit("exception", "handler") is not None:
-        raise RuntimeError("injected exception in handler")
-    await faults.hold("latency")
-    errors = faults.error()
-    if errors is not None:
-        code = errors.code if errors.code in CODES else "SYS_INJECTED"
-        raise ApiError(code, "injected error", status=errors.status)
-    # the round's working buffer: memory grows with in-flight rounds
-    buffer = bytearray(b"\x01") * (profile.round_buffer_kb * 1024)
-    deadline = _deadline(request, profile)
-    win_rate, degraded = await _win_rate(game, player, deadline)
-    computer = computer_choice(game.rng)
-    result = decide(choice, computer)
-    game.rounds += 1
-    round_id = f"{game.settings.seed}-{game.rounds}"
-    game.metrics.rounds_of(result).inc()
-    game.spawn(_record(game, player, result, round_id, faults), "background")
-    trace_id, _ = current_ids()
-    del buffer
-    answer: dict[str, Any] = {
-        "player_choice": choice,
-        "computer_choice": computer,
-        "result": result,
-        "timestamp": now_iso(),
-        "round_id": round_id,
-        "trace_id": trace_id,
-        "degraded": degraded is not None,
-        "win_rate": round(win_rate, 4),
-    }
-    if degraded is not None:
-        answer["degraded_reason"] = degraded
-    return web.json_response(answer)
+    shed = game.profile.load_shedding
+    if shed.enabled and game.in_flight >= shed.max_in_flight:
+        game.metrics.shed.inc()
+        raise ApiError("SYS_OVERLOADED", retry_after_s=shed.retry_after_s)
+    game.in_flight += 1
+    try:
+        profile = game.profile
+        faults = request.app[FAULTS]
+        body = await read_json(request)
+        choice = _choice(body)
+        player = _player(request)
+        buckets = game.buckets
+        if buckets is not None:
+            wait = buckets.take(player)
+            if wait > 0:
+                game.metrics.rate_limited.inc()
+                raise ApiError("ERR_RATE_LIMITED", retry_after_s=max(1.0, wait))
+        if faults.hit("exception", "handler") is not None:
+            raise RuntimeError("injected exception in handler")
+        await faults.hold("latency")
+        errors = faults.error()
+        if errors is not None:
+            code = errors.code if errors.code in CODES else "SYS_INJECTED"
+            raise ApiError(code, "injected error", status=errors.status)
+        # the round's working buffer: memory grows with in-flight rounds
+        buffer = bytearray(b"\x01") * (profile.round_buffer_kb * 1024)
+        deadline = _deadline(request, profile)
+        win_rate, degraded = await _win_rate(game, player, deadline)
+        computer = computer_choice(game.rng)
+        result = decide(choice, computer)
+        game.rounds += 1
+        round_id = f"{game.settings.seed}-{game.rounds}"
+        game.metrics.rounds_of(result).inc()
+        game.spawn(_record(game, player, result, round_id, faults), "background")
+        trace_id, _ = current_ids()
+        del buffer
+        answer: dict[str, Any] = {
+            "player_choice": choice,
+            "computer_choice": computer,
+            "result": result,
+            "timestamp": now_iso(),
+            "round_id": round_id,
+            "trace_id": trace_id,
+            "degraded": degraded is not None,
+            "win_rate": round(win_rate, 4),
+        }
+        if degraded is not None:
+            answer["degraded_reason"] = degraded
+        return web.json_response(answer)
+    finally:
+        game.in_flight -= 1
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -273,27 +282,6 @@ async def readyz(request: web.Request) -> web.Response:
         "faults": request.app[FAULTS].counts(),
     }
     return web.json_response(body, status=200 if ready else 503)
-
-
-def shedding_middleware() -> Middleware:
-    """In-flight accounting for /play; sheds with 503 SYS_OVERLOADED past the bound (when on)."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if route_of(request) != "/play":
-            return await handler(request)
-        game = request.app[GAME]
-        shed = game.profile.load_shedding
-        if shed.enabled and game.in_flight >= shed.max_in_flight:
-            game.metrics.shed.inc()
-            raise ApiError("SYS_OVERLOADED", retry_after_s=shed.retry_after_s)
-        game.in_flight += 1
-        try:
-            return await handler(request)
-        finally:
-            game.in_flight -= 1
-
-    return middleware
 
 
 def _healthz_switches(game: Game) -> Callable[[], dict[str, Any]]:
@@ -347,7 +335,7 @@ def create_game_app(settings: Settings, switches: Switchboard | None = None) -> 
 
 def _create_game_app(settings: Settings, switches: Switchboard) -> web.Application:
     metrics = GameMetrics(enabled="metrics" not in settings.bench_without)
-    app = base_app("game", settings, metrics, extra_middlewares=(shedding_middleware(),))
+    app = base_app("game", settings, metrics)
     gauge = Gauge(
         "rps_switch_enabled", "Switch in force (1 on, 0 off)", ["switch"], registry=metrics.registry
     )

@@ -336,13 +336,15 @@ def _too_deep(value: Any) -> bool:
     return any(isinstance(node, dict | list) for node in level)
 
 
+#: what ``json.loads`` with these hooks builds on every call (a decoder and its scanner), made once
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite, parse_int=_exact_int)
+
+
 def parse_json(raw: bytes) -> Any:
     """Strict JSON (UTF-8, finite numbers, no NaN, at most :data:`MAX_JSON_DEPTH` levels) or an
     ``ERR_INVALID_JSON`` ApiError saying why."""
     try:
-        value = json.loads(
-            raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite, parse_int=_exact_int
-        )
+        value = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise ApiError("ERR_INVALID_JSON", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError as exc:
