@@ -25,11 +25,11 @@ $(STAMP): pyproject.toml scripts/setup.sh crashlab/system-packages.txt
 	bash scripts/setup.sh "$(VENV)"
 	@touch $(STAMP)
 
-# The drills in the suite mostly wait on their timelines: several xdist workers (one group per test
-# file, long files first: tests/conftest.py) keep the run near 20 minutes on two cores.
+# The drills in the suite mostly wait on their timelines: several xdist workers share the files
+# (tests/scheduling.py: a file per worker, the heavy drills first and a few at a time).
 TEST_WORKERS ?= 4
 test: setup
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check crashlab service chaos stack reports gameday tests bench

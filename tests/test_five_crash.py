@@ -15,7 +15,7 @@ from crashlab.journal import read_journal
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]
+pytestmark = pytest.mark.slow
 
 
 def _drill(name: str, runs: Path) -> tuple[subprocess.CompletedProcess[str], Path]:

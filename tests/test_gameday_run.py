@@ -39,7 +39,7 @@ FACILITATOR_LINE = re.compile(r"facilitator console: (?P<url>http://127\.0\.0\.1
 #: a fingerprint (16 hex) and the alert's startsAt: the page id the console makes of Alertmanager's webhook
 PAGE_ID = re.compile(r"^[0-9a-f]{16}-\d{8}T\d{6}")
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]
+pytestmark = pytest.mark.slow
 
 
 class Game:

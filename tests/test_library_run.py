@@ -13,7 +13,7 @@ import pytest
 from crashlab.journal import read_journal
 from tests.helpers_library import LibraryDrill, library_drills, run_crashlab
 
-pytestmark = [pytest.mark.slow, pytest.mark.spread]
+pytestmark = pytest.mark.slow
 
 
 def _processes_mentioning(text: str) -> list[str]:
