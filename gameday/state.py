@@ -22,13 +22,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from chaos.verdict import crashes as crash_rule
 from crashlab.journal import BadLine, JournalEvent, scan_journal
 from crashlab.timeutil import iso, parse_iso
 
-ROLES = ("incident_commander", "on_call", "scribe", "observer")
+#: a member's role in the console (the join form, the team script, the journal's ``joined`` records)
+Role = Literal["incident_commander", "on_call", "scribe", "observer"]
+ROLES: tuple[str, ...] = get_args(Role)
 ROLE_LABELS = {
     "incident_commander": "incident commander",
     "on_call": "on-call",

@@ -35,6 +35,7 @@ from chaos.scenario.messages import convert, suggest
 from chaos.scenario.validate import Findings, load_mapping, read_text
 from crashlab.durations import Duration, FixedDuration, format_duration
 from gameday.actions import ACTIONS
+from gameday.state import Role
 
 if TYPE_CHECKING:
     from chaos.scenario.model import Scenario
@@ -50,7 +51,6 @@ __all__ = [
     "parse_script",
 ]
 
-Role = Literal["incident_commander", "on_call", "scribe", "observer"]
 #: what a scripted member can do: the console's records and the actions
 MOVES = ("ack", "declare", "note", "resolve", "unavailable", *ACTIONS)
 Do = Literal[

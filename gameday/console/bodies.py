@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from crashlab.durations import parse_duration
 from gameday.console.http import clean_text
-from gameday.state import FACILITATOR
+from gameday.state import FACILITATOR, Role
 
 #: a note, hint, summary or wanted action
 TEXT_CHARS = 2000
@@ -59,7 +59,7 @@ class Empty(Body):
 
 class JoinBody(Body):
     name: Name
-    role: Literal["incident_commander", "on_call", "scribe", "observer"]
+    role: Role
     code: Annotated[str, Field(max_length=64)]
 
 
