@@ -178,7 +178,7 @@ def measure(target: str, args: argparse.Namespace, odds_url: str, out: Path) -> 
     server = subprocess.Popen(
         [*([] if args.cprofile else valgrind), sys.executable, str(Path(__file__).resolve()),
          "--role", "server", f"--target={target}",
-         "--port", str(port), "--odds-url", odds_url, "--tmp", str(tmp)],
+         "--port", str(port), "--odds-url", odds_url, "--tmp", str(tmp), "--loop", args.loop],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -246,9 +246,11 @@ def main() -> None:
         action="store_true",
         help="no valgrind: Python's profiler over the requests, DIR/<target>.pstats (needs --profile)",
     )
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the server's")
     args = parser.parse_args()
     if args.role == "server":
-        asyncio.run(_server_role(args.odds_url, args.target, args.port, Path(args.tmp)))
+        server = _server_role(args.odds_url, args.target, args.port, Path(args.tmp))
+        bench_service._run_loop(server, args.loop)
         return
     if args.role == "odds":
         asyncio.run(serve_canned(args.port, bench_service._odds_answer))
@@ -266,7 +268,7 @@ def main() -> None:
         wait_port(odds_port)
         print(
             f"instructions per POST /play (callgrind, {args.requests} requests after {args.warmup},"
-            f" concurrency {args.concurrency}; load average {os.getloadavg()[0]:.2f})"
+            f" concurrency {args.concurrency}; loop={args.loop}; load average {os.getloadavg()[0]:.2f})"
         )
         for target in args.targets.split(","):
             t0 = time.monotonic()

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Exemplar
+from prometheus_client.values import MutexValue
 
 #: where a panic happens: in a request handler (recovered in both profiles) or in background work
 PANIC_WHERE = ("handler", "background")
@@ -31,38 +32,47 @@ C = TypeVar("C")
 
 class CounterChild:
     """A bound counter child's ``inc`` without ``Counter.inc``'s per-call checks (a bound child is
-    observable; the amount's sign is still checked): the value's own locked increment."""
+    observable; the amount's sign is still checked): the value's locked increment, inline."""
 
-    __slots__ = ("_inc",)
+    __slots__ = ("_lock", "_value")
 
     def __init__(self, child: Counter) -> None:
-        self._inc: Callable[[float], None] = child._value.inc
+        self._value: Any = child._value
+        self._lock: Any = self._value._lock
 
     def inc(self, amount: float = 1) -> None:
         if amount < 0:
             raise ValueError("Counters can only be incremented by non-negative amounts.")
-        self._inc(amount)
+        with self._lock:  # what MutexValue.inc does, without its call
+            self._value._value += amount
 
 
 class GaugeChild:
-    """A gauge (or a bound child of one) counted up and down without ``Gauge.inc``'s per-call checks."""
+    """An in-flight gauge (or a bound child of one) counted up and down on one thread (the event
+    loop's): a plain number the gauge reads when scraped (``set_function``), no lock and no call into
+    prometheus_client per change. Scraped, it shows the same value ``Gauge.inc``/``dec`` would."""
 
-    __slots__ = ("_inc",)
+    __slots__ = ("value",)
 
     def __init__(self, gauge: Gauge) -> None:
-        self._inc: Callable[[float], None] = gauge._value.inc
+        self.value: float = gauge._value.get()
+        gauge.set_function(self.read)
+
+    def read(self) -> float:
+        return self.value
 
     def inc(self, amount: float = 1) -> None:
-        self._inc(amount)
+        self.value += amount
 
     def dec(self, amount: float = 1) -> None:
-        self._inc(-amount)
+        self.value -= amount
 
 
 def gauge_child(gauge: Gauge) -> GaugeChild:
-    """``gauge`` (observable: unlabelled, or a bound child) as a :class:`GaugeChild`; a gauge in
-    ``mostrecent`` mode or a metric left out stays as it is."""
-    if isinstance(gauge, Gauge) and not gauge._is_most_recent:
+    """``gauge`` (observable: unlabelled, or a bound child) as a :class:`GaugeChild`: from then on its
+    value is the child's (``Gauge.inc``/``set`` on it change nothing). A gauge in ``mostrecent`` mode,
+    in multiprocess mode, or a metric left out stays as it is."""
+    if isinstance(gauge, Gauge) and not gauge._is_most_recent and type(gauge._value) is MutexValue:
         return GaugeChild(gauge)
     return cast(GaugeChild, gauge)
 
@@ -73,11 +83,11 @@ class HistogramChild:
     ``trace_id`` exemplar taken as valid (its 40 characters are within the 128 allowed); any other
     exemplar goes through ``Histogram.observe``."""
 
-    __slots__ = ("_bounds", "_buckets", "_child", "_sum_inc")
+    __slots__ = ("_bounds", "_buckets", "_child", "_sum")
 
     def __init__(self, child: Histogram) -> None:
         self._child = child
-        self._sum_inc: Callable[[float], None] = child._sum.inc
+        self._sum: Any = child._sum
         self._bounds: list[float] = list(child._upper_bounds)
         self._buckets: list[Any] = child._buckets
 
@@ -85,19 +95,26 @@ class HistogramChild:
         if amount != amount or (exemplar and (len(exemplar) != 1 or len(exemplar.get("trace_id", "")) != 32)):
             self._child.observe(amount, exemplar)  # NaN (no bucket holds it) or another exemplar
             return
-        self._sum_inc(amount)
+        total = self._sum
+        with total._lock:  # MutexValue.inc, inline
+            total._value += amount
         bucket = self._buckets[bisect_left(self._bounds, amount)]
-        bucket.inc(1)
+        with bucket._lock:
+            bucket._value += 1
         if exemplar:
             bucket.set_exemplar(Exemplar(exemplar, amount, time.time()))
 
 
 def counter_child(child: Counter) -> CounterChild:
-    return CounterChild(child) if isinstance(child, Counter) else cast(CounterChild, child)
+    if isinstance(child, Counter) and type(child._value) is MutexValue:
+        return CounterChild(child)
+    return cast(CounterChild, child)  # a metric left out, or multiprocess mode: as it is
 
 
 def histogram_child(child: Histogram) -> HistogramChild:
-    return HistogramChild(child) if isinstance(child, Histogram) else cast(HistogramChild, child)
+    if isinstance(child, Histogram) and type(child._sum) is MutexValue:
+        return HistogramChild(child)
+    return cast(HistogramChild, child)  # a metric left out, or multiprocess mode: as it is
 
 
 class Children(Generic[M, C]):

@@ -26,7 +26,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
@@ -58,6 +58,12 @@ class LeanTracer(trace_api.Tracer):
             type(self._sampler) is ParentBased
             and isinstance(local, StaticSampler)
             and local._decision is Decision.RECORD_AND_SAMPLE
+        )
+        #: ParentBased's root sampler when it is the SDK's TraceIdRatioBased: a root span's decision
+        #: is its bound test on the trace id (no parent: no trace state), made here without the two calls
+        root = getattr(self._sampler, "_root", None)
+        self._root_bound: int | None = (
+            root.bound if type(self._sampler) is ParentBased and type(root) is TraceIdRatioBased else None
         )
         self._ids = provider.id_generator
         self._random_ids = self._ids.is_trace_id_random()
@@ -111,6 +117,13 @@ class LeanTracer(trace_api.Tracer):
             # what ParentBased answers here: RECORD_AND_SAMPLE, the attributes, the parent's trace state
             decision, sampled_attributes = Decision.RECORD_AND_SAMPLE, attributes
             trace_state = parent.trace_state
+        elif parent is None and self._root_bound is not None:
+            # what TraceIdRatioBased answers for a root span (through ParentBased)
+            if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._root_bound:
+                decision, sampled_attributes = Decision.RECORD_AND_SAMPLE, attributes
+            else:
+                decision, sampled_attributes = Decision.DROP, None
+            trace_state = None
         else:
             result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
             decision, sampled_attributes, trace_state = result.decision, result.attributes, result.trace_state

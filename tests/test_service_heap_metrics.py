@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from service.heap import GC_THRESHOLD0, settle_heap
-from service.metrics import GameMetrics
+from service.metrics import GameMetrics, gauge_child
 
 
 @pytest.fixture
@@ -35,6 +35,19 @@ def test_children_are_the_labelled_children() -> None:
     metrics.duration_of("/play", "POST").observe(0.02, exemplar={"trace_id": "ab" * 16})
     text = generate_latest(metrics.registry).decode()
     assert 'rps_http_requests_total{code="",method="POST",route="/play",status="200"} 1.0' in text
+
+
+def test_in_flight_child_is_what_the_gauge_shows() -> None:
+    metrics = GameMetrics()
+    dep = gauge_child(metrics.dep_in_flight.labels("odds"))
+    server = gauge_child(metrics.in_flight)
+    for _ in range(3):
+        dep.inc()
+        server.inc()
+    dep.dec()
+    text = generate_latest(metrics.registry).decode()
+    assert 'rps_dependency_in_flight{dependency="odds"} 2.0' in text
+    assert "rps_http_requests_in_flight 3.0" in text
 
 
 def test_metrics_off_record_nothing() -> None:
