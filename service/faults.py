@@ -24,7 +24,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -168,6 +168,9 @@ class FaultStore:
         self.allowed = allowed
         self.max_active = max_active
         self._faults: dict[str, Fault] = {}
+        #: the active faults by id (read it, do not change it): the request path skips every effect
+        #: check when it is empty, as it nearly always is
+        self.in_force: Mapping[str, Fault] = self._faults
         self._on_change = on_change
         self.rng = random.Random(seed ^ 0x5EED)
         #: starts a background effect for a fault; returns its stopper

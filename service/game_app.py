@@ -184,7 +184,7 @@ async def _win_rate(game: Game, player: str, deadline: float | None) -> tuple[fl
 
 async def _record(game: Game, player: str, result: str, round_id: str, faults: Any) -> None:
     """Background: tell odds about the round (fire-and-forget)."""
-    if faults.hit("exception", "background") is not None:
+    if faults.in_force and faults.hit("exception", "background") is not None:
         raise RuntimeError("injected exception in background work")
     assert game.odds is not None
     deadline = None
@@ -220,13 +220,14 @@ async def play(request: web.Request) -> web.Response:
             if wait > 0:
                 game.metrics.rate_limited.inc()
                 raise ApiError("ERR_RATE_LIMITED", retry_after_s=max(1.0, wait))
-        if faults.hit("exception", "handler") is not None:
-            raise RuntimeError("injected exception in handler")
-        await faults.hold("latency")
-        errors = faults.error()
-        if errors is not None:
-            code = errors.code if errors.code in CODES else "SYS_INJECTED"
-            raise ApiError(code, "injected error", status=errors.status)
+        if faults.in_force:  # no fault (nearly always): none of the three checks, no coroutine
+            if faults.hit("exception", "handler") is not None:
+                raise RuntimeError("injected exception in handler")
+            await faults.hold("latency")
+            errors = faults.error()
+            if errors is not None:
+                code = errors.code if errors.code in CODES else "SYS_INJECTED"
+                raise ApiError(code, "injected error", status=errors.status)
         # the round's working buffer: memory grows with in-flight rounds
         buffer = bytearray(b"\x01") * (profile.round_buffer_kb * 1024)
         deadline = _deadline(request, profile)

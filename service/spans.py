@@ -24,8 +24,16 @@ from types import TracebackType
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    SpanLimits,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
 from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -69,6 +77,12 @@ class LeanTracer(trace_api.Tracer):
         self._random_ids = self._ids.is_trace_id_random()
         self.resource = provider.resource
         self.processor: SpanProcessor = sdk.span_processor if isinstance(sdk, SdkTracer) else SpanProcessor()
+        #: the provider's processors (read at each span: one added later counts), when they are the SDK's
+        #: list; a BatchSpanProcessor in it is called here without its two layers of calls (its on_start
+        #: does nothing, its on_end queues a sampled span)
+        self.processors: SynchronousMultiSpanProcessor | None = (
+            self.processor if type(self.processor) is SynchronousMultiSpanProcessor else None
+        )
         self.scope = InstrumentationScope(name, version or "")
         self.limits = SpanLimits()
         self._max_attributes = self.limits.max_span_attributes
@@ -153,7 +167,13 @@ class LeanTracer(trace_api.Tracer):
             set_status_on_exception,
         )
         # processors are typed for the SDK's Span; they read only what a ReadableSpan has
-        self.processor.on_start(span, parent_context=context)  # type: ignore[arg-type]
+        processors = self.processors
+        if processors is None:
+            self.processor.on_start(span, parent_context=context)  # type: ignore[arg-type]
+        else:
+            for processor in processors._span_processors:
+                if type(processor) is not BatchSpanProcessor:
+                    processor.on_start(span, parent_context=context)  # type: ignore[arg-type]
         return span
 
     @_agnosticcontextmanager
@@ -359,7 +379,17 @@ class LeanSpan(ReadableSpan, trace_api.Span):
             logger.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else time_ns()
-        self._tracer.processor.on_end(self)
+        tracer = self._tracer
+        processors = tracer.processors
+        if processors is None:
+            tracer.processor.on_end(self)
+            return
+        for processor in processors._span_processors:
+            if type(processor) is BatchSpanProcessor:
+                if self._span_context.trace_flags & TraceFlags.SAMPLED:  # what its on_end checks
+                    processor._batch_processor.emit(self)
+            else:
+                processor.on_end(self)
 
     def __exit__(
         self,
