@@ -143,7 +143,7 @@ def telemetry_middleware(
             fields: dict[str, Any] = {}
             duration = duration_of(route, method)
             if span is not None and span.get_span_context().is_valid:
-                trace_id, span_id = span.hex_ids() if isinstance(span, LeanSpan) else current_ids()
+                trace_id, span_id = span.hex_ids() if type(span) is LeanSpan else current_ids()
                 fields["trace_id"] = trace_id
                 fields["span_id"] = span_id
                 if span.get_span_context().trace_flags.sampled:

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSample
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
@@ -110,7 +111,13 @@ class LeanTracer(trace_api.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
-        parent: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+        # the current span, read as get_current_span does; a LeanSpan's context without the ABC check
+        current = context_api.get_value(_SPAN_KEY, context)
+        parent: SpanContext | None = (
+            current._span_context
+            if type(current) is LeanSpan
+            else trace_api.get_current_span(context).get_span_context()
+        )
         if not self._enabled:
             return trace_api.NonRecordingSpan(parent or trace_api.INVALID_SPAN_CONTEXT)
         if parent is not None and parent.is_valid:

@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from service.otlp_json import encode_line
 from service.spans import LeanSpan, LeanTracer
@@ -140,9 +141,10 @@ _GETTER = _HeaderGetter()
 
 def current_ids() -> tuple[str, str]:
     """(trace id, span id) of the current span in hex, zeros without one."""
+    current = otel_context.get_value(_SPAN_KEY)
+    if type(current) is LeanSpan:  # not isinstance: an ABC's check is a call
+        return current.hex_ids()
     span = trace.get_current_span()
-    if isinstance(span, LeanSpan):
-        return span.hex_ids()
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return "0" * 32, "0" * 16
@@ -165,7 +167,7 @@ def inject_context(span: trace.Span, headers: dict[str, str]) -> None:
     ):
         ctx = span.get_span_context()
         if ctx.is_valid:
-            if isinstance(span, LeanSpan):
+            if type(span) is LeanSpan:
                 trace_id, span_id = span.hex_ids()  # formatted once: the log line and the export reuse them
                 headers["traceparent"] = f"00-{trace_id}-{span_id}-{ctx.trace_flags:02x}"
             else:
