@@ -88,11 +88,14 @@ fi
 say "building $service_image from $base_image"
 python3 stack/docker/context.py --tar \
   | docker build -q --network host --build-arg "BASE_IMAGE=$base_image" -t "$service_image" \
-      --label "org.crashlab.sources=$(python3 stack/docker/context.py --digest)" \
+      --label "org.crashlab.sources=$(python3 stack/docker/context.py --digest)" --label org.crashlab.kit=1 \
       -f stack/images/service/Dockerfile - >/dev/null
 say "building $prom_image from $base_image"
-docker build -q --network host --build-arg "BASE_IMAGE=$base_image" -t "$prom_image" \
+docker build -q --network host --build-arg "BASE_IMAGE=$base_image" -t "$prom_image" --label org.crashlab.kit=1 \
   -f stack/images/prometheus/Dockerfile stack/images/prometheus >/dev/null
+
+# the images these tags held before (untagged now) go: each source change would otherwise leave ~300 MB
+docker image prune -f --filter "label=org.crashlab.kit" >/dev/null || true
 
 say "ready in $(($(date +%s) - started)) s: $(docker image ls --format '{{.Repository}}:{{.Tag}}' \
   | grep -E "^(${base_image%%:*}|${service_image%%:*}|${prom_image%%:*}):" | tr '\n' ' ')"
