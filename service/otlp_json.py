@@ -20,7 +20,7 @@ import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status
 
 from service.spans import LeanSpan
 
@@ -110,15 +110,7 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
     trace_id, span_id = span.hex_ids()
     parent = span._parent
     parent_json = b',"parentSpanId":"%016x"' % parent.span_id if parent is not None else b""
-    status = span._status
-    code = status.status_code.value
-    if status.description:
-        fields: dict[str, Any] = {"message": status.description}
-        if code:
-            fields["code"] = code
-        status_json = b',"status":' + orjson.dumps(fields)
-    else:
-        status_json = b"," + _STATUS[code]
+    status_json = _status_bytes(span._status)
     attrs = span._attrs
     attributes = (
         b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
@@ -128,6 +120,17 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
     ids = (trace_id.encode(), span_id.encode(), parent_json)
     fixed = _FIXED % (*ids, name_json, _KIND[span._kind], start, end)
     return fixed + attributes + status_json + b',"flags":%d}' % _flags(parent)
+
+
+def _status_bytes(status: Status) -> bytes:
+    """``,"status":{...}`` of a span (both span paths write it the same way)."""
+    code = status.status_code.value
+    if not status.description:
+        return b"," + _STATUS[code]
+    fields: dict[str, Any] = {"message": status.description}
+    if code:
+        fields["code"] = code
+    return b',"status":' + orjson.dumps(fields)
 
 
 def _flags(parent: SpanContext | None) -> int:
@@ -193,15 +196,7 @@ def _span_bytes(span: ReadableSpan) -> bytes:
         out.append(b',"links":' + orjson.dumps([_link(link) for link in span.links]))
     if span.dropped_links:
         out.append(b',"droppedLinksCount":%d' % span.dropped_links)
-    status = span.status
-    code = status.status_code.value
-    if status.description:
-        fields: dict[str, Any] = {"message": status.description}
-        if code:
-            fields["code"] = code
-        out.append(b',"status":' + orjson.dumps(fields))
-    else:
-        out.append(b"," + _STATUS[code])
+    out.append(_status_bytes(span.status))
     out.append(b',"flags":%d}' % _flags(parent))
     return b"".join(out)
 
