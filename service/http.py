@@ -33,7 +33,7 @@ from service.keys import (
 from service.logs import JsonLog
 from service.metrics import HttpMetrics, gauge_child, metrics_handler
 from service.settings import Settings
-from service.spans import LeanSpan, LeanTracer
+from service.spans import SAMPLED_BIT, LeanSpan, LeanTracer, flags_of, is_valid_of
 from service.tracing import current_ids, make_tracer_provider, start_server_span
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -142,11 +142,11 @@ def telemetry_middleware(
                 errors_of(code, kind).inc()
             fields: dict[str, Any] = {}
             duration = duration_of(route, method)
-            if span is not None and span.get_span_context().is_valid:
+            if span is not None and is_valid_of(ctx := span.get_span_context()):
                 trace_id, span_id = span.hex_ids() if type(span) is LeanSpan else current_ids()
                 fields["trace_id"] = trace_id
                 fields["span_id"] = span_id
-                if span.get_span_context().trace_flags.sampled:
+                if flags_of(ctx) & SAMPLED_BIT:
                     duration.observe(elapsed, exemplar={"trace_id": trace_id})
                 else:
                     duration.observe(elapsed)

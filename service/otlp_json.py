@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status
 
-from service.spans import LeanSpan
+from service.spans import NO_TRACE_STATE, UNSET, LeanSpan, is_remote_of, span_id_of, trace_state_of
 
 _KIND = {
     SpanKind.INTERNAL: 1,
@@ -40,6 +40,7 @@ _ENCODED: dict[tuple[str, type, Any], bytes] = {}
 _ENCODED_MAX = 4096
 #: the bytes of a status without a message, by code
 _STATUS = {0: b'"status":{}', 1: b'"status":{"code":1}', 2: b'"status":{"code":2}'}
+_UNSET_JSON = b"," + _STATUS[0]
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -77,6 +78,30 @@ def _attribute_bytes(key: str, value: Any) -> bytes:
     return orjson.dumps({"key": key, "value": _value(value)})
 
 
+#: a span's whole ``,"attributes":[...]`` by its attributes and their value types (spans of one route
+#: or operation repeat the same few sets), bounded
+_BLOCKS: dict[tuple[tuple[tuple[str, Any], ...], tuple[type, ...]], bytes] = {}
+_PLAIN_TYPES = frozenset((str, int, bool, float))
+
+
+def _lean_attributes(attrs: dict[str, Any]) -> bytes:
+    """``,"attributes":[...]`` of a span's plain attributes; a set seen before (the same keys, values
+    and value types: ``1`` and ``True`` are equal keys of a dict, so the types are part of the key)
+    costs one lookup."""
+    types = tuple(map(type, attrs.values()))
+    if not _PLAIN_TYPES.issuperset(types):
+        return b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
+    key = (tuple(attrs.items()), types)
+    block = _BLOCKS.get(key)
+    if block is None:
+        if len(_BLOCKS) >= _ENCODED_MAX:
+            _BLOCKS.clear()
+        block = _BLOCKS[key] = (
+            b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
+        )
+    return block
+
+
 def _attributes_bytes(name: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     if not attributes:
         return b""
@@ -95,9 +120,15 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
     """A :class:`LeanSpan`'s JSON from its fields (no property calls, one format for the fixed fields),
     or None when it has anything but a name, times, plain attributes and a status (the general path
     writes it)."""
-    ctx = span._span_context
+    state = trace_state_of(span._span_context)
     start, end = span._start_time, span._end_time
-    if ctx.trace_state or span._events or span._links or span._dropped_attributes or not (start and end):
+    if (
+        (state is not NO_TRACE_STATE and state)
+        or span._events
+        or span._links
+        or span._dropped_attributes
+        or not (start and end)
+    ):
         return None
     name = span._name
     if not name:
@@ -107,19 +138,21 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
         if len(_NAMES) >= _ENCODED_MAX:
             _NAMES.clear()
         name_json = _NAMES[name] = orjson.dumps(name)
-    trace_id, span_id = span.hex_ids()
+    trace_id, span_id = span._hex or span.hex_ids()
     parent = span._parent
-    parent_json = b',"parentSpanId":"%016x"' % parent.span_id if parent is not None else b""
-    status_json = _status_bytes(span._status)
+    if parent is None:
+        parent_json, flags = b"", _HAS_IS_REMOTE
+    else:
+        parent_json = b',"parentSpanId":"%016x"' % span_id_of(parent)
+        flags = _HAS_IS_REMOTE | _IS_REMOTE if is_remote_of(parent) else _HAS_IS_REMOTE
+    status = span._status
+    status_json = _UNSET_JSON if status is UNSET else _status_bytes(status)
     attrs = span._attrs
-    attributes = (
-        b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
-        if attrs
-        else b""
-    )
+    attributes = _lean_attributes(attrs) if attrs else b""
     ids = (trace_id.encode(), span_id.encode(), parent_json)
-    fixed = _FIXED % (*ids, name_json, _KIND[span._kind], start, end)
-    return fixed + attributes + status_json + b',"flags":%d}' % _flags(parent)
+    # SpanKind's values are OTLP's less one (an enum member as a dict key hashes in Python)
+    fixed = _FIXED % (*ids, name_json, span._kind._value_ + 1, start, end)
+    return fixed + attributes + status_json + b',"flags":%d}' % flags
 
 
 def _status_bytes(status: Status) -> bytes:
@@ -166,10 +199,6 @@ def _link(link: Link) -> dict[str, Any]:
 def _span_bytes(span: ReadableSpan) -> bytes:
     """One span's JSON. proto3 JSON leaves out default values; keys go in field-number order, as
     protobuf writes them."""
-    if type(span) is LeanSpan:
-        lean = _lean_span_bytes(span)
-        if lean is not None:
-            return lean
     ctx = span.get_span_context()
     assert ctx is not None
     out = [b'{"traceId":"%032x","spanId":"%016x"' % (ctx.trace_id, ctx.span_id)]
@@ -225,12 +254,17 @@ def _grouped(spans: Sequence[ReadableSpan]) -> Grouped:
     of first appearance."""
     by_id: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, list[bytes]]] = {}
     for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
+        one: bytes | None = None
+        if type(span) is LeanSpan:  # its fields, not the properties (two calls a span)
+            resource, scope = span._resource, span._instrumentation_scope or None
+            one = _lean_span_bytes(span)
+        else:
+            resource, scope = span.resource, span.instrumentation_scope or None
         key = (id(resource), id(scope))
         group = by_id.get(key)
         if group is None:
             group = by_id[key] = (resource, scope, [])
-        group[2].append(_span_bytes(span))
+        group[2].append(one if one is not None else _span_bytes(span))
     grouped: Grouped = []
     for resource, scope, encoded in by_id.values():
         scopes = next((s for r, s in grouped if r is resource or r == resource), None)

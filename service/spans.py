@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from operator import itemgetter
 from time import time_ns
 from types import TracebackType
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import (
     Event,
     ReadableSpan,
@@ -39,10 +42,41 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
 logger = logging.getLogger(__name__)
+
+#: a SpanContext is a tuple: its fields read by index (each of its properties is a Python call, and a
+#: round reads a dozen)
+trace_id_of: Callable[[SpanContext], int] = itemgetter(0)
+span_id_of: Callable[[SpanContext], int] = itemgetter(1)
+is_remote_of: Callable[[SpanContext], bool] = itemgetter(2)
+flags_of: Callable[[SpanContext], int] = itemgetter(3)
+trace_state_of: Callable[[SpanContext], TraceState] = itemgetter(4)
+is_valid_of: Callable[[SpanContext], bool] = itemgetter(5)
+SAMPLED_BIT = int(TraceFlags.SAMPLED)
+_RANDOM_BIT = int(TraceFlags.RANDOM_TRACE_ID)
+#: the trace state of a span context made without one (empty)
+NO_TRACE_STATE = DEFAULT_TRACE_STATE
+#: the status every span starts with (immutable: the SDK's ReadableSpan shares one too)
+UNSET = Status(StatusCode.UNSET)
+#: the OTel runtime context's ContextVar, when it is the default ContextVarsRuntimeContext (it is
+#: unless OTEL_PYTHON_CONTEXT names another): read directly, not through three layers of calls
+_CONTEXT_VAR: ContextVar[context_api.Context] | None = (
+    context_api._RUNTIME_CONTEXT._current_context
+    if type(context_api._RUNTIME_CONTEXT) is ContextVarsRuntimeContext
+    else None
+)
+
+
+def current_value(key: str) -> object:
+    """``opentelemetry.context.get_value(key)`` of the current context."""
+    if _CONTEXT_VAR is not None:
+        return _CONTEXT_VAR.get().get(key)
+    return context_api.get_value(key)
+
 
 _PLAIN = frozenset((str, bool, int, float))
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -112,7 +146,7 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         # the current span, read as get_current_span does; a LeanSpan's context without the ABC check
-        current = context_api.get_value(_SPAN_KEY, context)
+        current = current_value(_SPAN_KEY) if context is None else context.get(_SPAN_KEY)
         parent: SpanContext | None = (
             current._span_context
             if type(current) is LeanSpan
@@ -120,11 +154,13 @@ class LeanTracer(trace_api.Tracer):
         )
         if not self._enabled:
             return trace_api.NonRecordingSpan(parent or trace_api.INVALID_SPAN_CONTEXT)
-        if parent is not None and parent.is_valid:
-            trace_id = parent.trace_id
-            random_id = bool(parent.trace_flags & TraceFlags.RANDOM_TRACE_ID)  # not the property: a call
+        if parent is not None and is_valid_of(parent):
+            trace_id = trace_id_of(parent)
+            parent_flags = flags_of(parent)
+            random_id = bool(parent_flags & _RANDOM_BIT)
         else:
             parent = None
+            parent_flags = 0
             trace_id = self._ids.generate_trace_id()
             random_id = self._random_ids
         links = links or ()
@@ -132,12 +168,12 @@ class LeanTracer(trace_api.Tracer):
         if (
             parent is not None
             and self._follow_local_parent
-            and not parent.is_remote
-            and parent.trace_flags.sampled
+            and not is_remote_of(parent)
+            and parent_flags & SAMPLED_BIT
         ):
             # what ParentBased answers here: RECORD_AND_SAMPLE, the attributes, the parent's trace state
             decision, sampled_attributes = Decision.RECORD_AND_SAMPLE, attributes
-            trace_state = parent.trace_state
+            trace_state = trace_state_of(parent)
         elif parent is None and self._root_bound is not None:
             # what TraceIdRatioBased answers for a root span (through ParentBased)
             if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._root_bound:
@@ -211,6 +247,18 @@ class LeanTracer(trace_api.Tracer):
 class LeanSpan(ReadableSpan, trace_api.Span):
     """A recording span; handed to the processors as it is once ended."""
 
+    # the fields every span starts with the same value of: class attributes until a span sets its own
+    _instrumentation_info = None
+    _end_time: int | None = None
+    _status: Status = UNSET
+    _record_exception = True
+    _set_status_on_exception = True
+    _dropped_attributes = 0
+    _hex: tuple[str, str] | None = None
+    # events and links are rare here: their bounded lists are made on first use
+    _events: Sequence[Event] = ()
+    _links: Sequence[Link] = ()
+
     def __init__(
         self,
         tracer: LeanTracer,
@@ -224,26 +272,22 @@ class LeanSpan(ReadableSpan, trace_api.Span):
         record_exception: bool,
         set_status_on_exception: bool,
     ) -> None:
-        # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
+        # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given);
+        # the rest start as the class attributes above
         self._name = name
-        self._context = context
-        self._span_context = context
+        self._context = self._span_context = context
         self._kind = kind
-        self._instrumentation_info = None
         self._instrumentation_scope = tracer.scope
         self._parent = parent
         self._start_time = start_time
-        self._end_time: int | None = None
         self._resource = tracer.resource
-        self._status = Status(StatusCode.UNSET)
         self._tracer = tracer
-        self._record_exception = record_exception
-        self._set_status_on_exception = set_status_on_exception
-        self._dropped_attributes = 0
-        self._hex: tuple[str, str] | None = None
-        # events and links are rare here: their bounded lists are made on first use
-        self._events: Sequence[Event] = ()
-        self._links: Sequence[Link] = self._new_links(links) if links else ()
+        if not record_exception:
+            self._record_exception = False
+        if not set_status_on_exception:
+            self._set_status_on_exception = False
+        if links:
+            self._links = self._new_links(links)
         attrs: dict[str, types.AnyValue] = {}
         self._attrs = attrs
         self._attributes = attrs
@@ -279,7 +323,7 @@ class LeanSpan(ReadableSpan, trace_api.Span):
         """(trace id, span id) in hex, as logs, answers and exemplars write them (formatted once)."""
         if self._hex is None:
             ctx = self._span_context
-            self._hex = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+            self._hex = (format(trace_id_of(ctx), "032x"), format(span_id_of(ctx), "016x"))
         return self._hex
 
     def is_recording(self) -> bool:
@@ -393,7 +437,7 @@ class LeanSpan(ReadableSpan, trace_api.Span):
             return
         for processor in processors._span_processors:
             if type(processor) is BatchSpanProcessor:
-                if self._span_context.trace_flags & TraceFlags.SAMPLED:  # what its on_end checks
+                if flags_of(self._span_context) & SAMPLED_BIT:  # what its on_end checks
                     processor._batch_processor.emit(self)
             else:
                 processor.on_end(self)

@@ -38,7 +38,17 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from service.otlp_json import encode_line
-from service.spans import LeanSpan, LeanTracer
+from service.spans import (
+    NO_TRACE_STATE,
+    LeanSpan,
+    LeanTracer,
+    current_value,
+    flags_of,
+    is_valid_of,
+    span_id_of,
+    trace_id_of,
+    trace_state_of,
+)
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
@@ -141,7 +151,7 @@ _GETTER = _HeaderGetter()
 
 def current_ids() -> tuple[str, str]:
     """(trace id, span id) of the current span in hex, zeros without one."""
-    current = otel_context.get_value(_SPAN_KEY)
+    current = current_value(_SPAN_KEY)
     if type(current) is LeanSpan:  # not isinstance: an ABC's check is a call
         return current.hex_ids()
     span = trace.get_current_span()
@@ -163,17 +173,20 @@ def inject_context(span: trace.Span, headers: dict[str, str]) -> None:
     if (
         _W3C_DEFAULT
         and propagate.get_global_textmap() is _DEFAULT_TEXTMAP
-        and not otel_context.get_value(_BAGGAGE_KEY)  # no baggage (what baggage.get_all() reads)
+        and not current_value(_BAGGAGE_KEY)  # no baggage (what baggage.get_all() reads)
     ):
         ctx = span.get_span_context()
-        if ctx.is_valid:
+        if is_valid_of(ctx):
             if type(span) is LeanSpan:
                 trace_id, span_id = span.hex_ids()  # formatted once: the log line and the export reuse them
-                headers["traceparent"] = f"00-{trace_id}-{span_id}-{ctx.trace_flags:02x}"
+                headers["traceparent"] = f"00-{trace_id}-{span_id}-{flags_of(ctx):02x}"
             else:
-                headers["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
-            if ctx.trace_state:
-                headers["tracestate"] = ctx.trace_state.to_header()
+                headers["traceparent"] = (
+                    f"00-{trace_id_of(ctx):032x}-{span_id_of(ctx):016x}-{flags_of(ctx):02x}"
+                )
+            state = trace_state_of(ctx)
+            if state is not NO_TRACE_STATE and state:  # an empty state's len() is a Python call
+                headers["tracestate"] = state.to_header()
         return
     propagate.inject(headers, context=trace.set_span_in_context(span))
 
@@ -186,10 +199,19 @@ def start_server_span(
     # no W3C header (a player): skip the propagators
     parent = propagate.extract(request, getter=_GETTER) if "traceparent" in request.headers else None
     method = request.method
+    name = _SPAN_NAMES.get((method, route))
+    if name is None:
+        if len(_SPAN_NAMES) >= 1024:  # routes are few; methods are whatever clients send
+            _SPAN_NAMES.clear()
+        name = _SPAN_NAMES[method, route] = f"{method} {route}"
     span = tracer.start_span(
-        f"{method} {route}",
+        name,
         context=parent,
         kind=SpanKind.SERVER,
         attributes={"http.request.method": method, "http.route": route, "url.path": request.path},
     )
     return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+
+#: the server spans' names (``POST /play``) by method and route
+_SPAN_NAMES: dict[tuple[str, str], str] = {}

@@ -54,6 +54,33 @@ def test_fast_encoder_matches_protobuf() -> None:
     assert json.dumps(json.loads(line)) == json.dumps(otlp_json(spans))
 
 
+def test_lean_spans_encode_as_protobuf_does_whatever_repeats() -> None:
+    """The lean path reuses the bytes of an attribute set it saw: values that are equal as dict keys
+    (``1``, ``True``, ``1.0``) are still written by their own types, and every kind, status and parent
+    comes out as the protobuf route writes it."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = LeanTracer(provider, "lean")
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    statuses = [None, Status(StatusCode.OK), Status(StatusCode.ERROR), Status(StatusCode.ERROR, "bad")]
+    for round_ in range(2):  # the second round hits every cached block
+        for n, value in enumerate([1, True, 1.0, "1", 0, False, 0.0, ""]):
+            kind = list(SpanKind)[n % len(SpanKind)]
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(remote)) if n % 2 else None
+            span = tracer.start_span(f"s{n}", context=parent, kind=kind, attributes={"v": value})
+            status = statuses[(n + round_) % len(statuses)]
+            if status is not None:
+                span.set_status(status)
+            span.end()
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 16
+    assert encode(spans) == otlp_json(spans)
+    written = encode(spans)["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    values = [s["attributes"][0]["value"] for s in written]
+    assert values[:4] == [{"intValue": "1"}, {"boolValue": True}, {"doubleValue": 1.0}, {"stringValue": "1"}]
+
+
 def test_exporter_writes_the_reference_encoding(tmp_path: Path) -> None:
     path = tmp_path / "traces.jsonl"
     memory = InMemorySpanExporter()
