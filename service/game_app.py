@@ -136,10 +136,10 @@ def _player(request: web.Request) -> str:
 def _choice(body: Any) -> Choice:
     if not isinstance(body, dict):
         raise ApiError("ERR_INVALID_BODY", 'body must be an object {"player_choice": ...}')
-    unknown = sorted(set(body) - {"player_choice"})
-    if unknown:
-        raise ApiError("ERR_INVALID_BODY", f"unknown field {unknown[0]!r}")
-    if "player_choice" not in body:
+    if len(body) != 1 or "player_choice" not in body:  # the errors' details only when there is one
+        unknown = sorted(set(body) - {"player_choice"})
+        if unknown:
+            raise ApiError("ERR_INVALID_BODY", f"unknown field {unknown[0]!r}")
         raise ApiError("ERR_INVALID_BODY", "player_choice: required")
     choice = body["player_choice"]
     if choice not in CHOICES or not isinstance(choice, str):

@@ -99,10 +99,10 @@ class Pool:
         except AttributeError:
             return 0
 
-    async def release(self) -> None:
+    def release(self) -> bool:
+        """A call is done with the session; True: the pool is retired and idle, close its session."""
         self.users -= 1
-        if self.retired and self.users == 0:
-            await self.session.close()
+        return self.retired and self.users == 0
 
     async def retire(self) -> None:
         self.retired = True
@@ -144,10 +144,9 @@ class OddsClient:
         if client_spans and not trace_configs:
             self.tracer = LeanTracer(tracer_provider, "crashlab.odds_client")
         url = URL(self.base_url)
-        self._peer: dict[str, AttributeValue] = {
-            "server.address": url.host or "",
-            "server.port": url.port or 80,
-        }
+        #: the client spans' peer attributes
+        self._address = url.host or ""
+        self._port = url.port or 80
         self.rng = rng
         self._per_call_open = 0
         self._leaked: list[aiohttp.ClientSession] = []
@@ -325,15 +324,17 @@ class OddsClient:
     async def _send(
         self, fixes: Fixes, operation: str, method: str, path: str, body: Any, deadline: float | None
     ) -> tuple[str, Any, DependencyError | None]:
+        """One HTTP exchange with its client span and metrics: (outcome, JSON answer, error)."""
         loop = asyncio.get_running_loop()
+        start = loop.time()
         profile = fixes.profile
         headers: dict[str, str] = {}
         timeout = _NO_TIMEOUT
-        if profile.deadline.enabled and deadline is not None:
-            remaining = deadline - loop.time()
+        if deadline is not None and profile.deadline.enabled:
+            remaining = deadline - start
             if remaining <= 0:
-                error = DependencyError("TP_ODDS_TIMEOUT", "timeout", "deadline passed", retryable=False)
-                return "timeout", None, error
+                passed = DependencyError("TP_ODDS_TIMEOUT", "timeout", "deadline passed", retryable=False)
+                return "timeout", None, passed
             headers[DEADLINE_HEADER] = str(int(remaining * 1000))
             timeout = _attempt_timeout(remaining, profile.deadline.attempt_ms / 1000)
         pool = fixes.pool
@@ -351,19 +352,43 @@ class OddsClient:
             attributes: dict[str, AttributeValue] = {
                 "http.request.method": method,
                 "url.full": url,
-                **self._peer,
+                "server.address": self._address,
+                "server.port": self._port,
                 "crashlab.operation": operation,
             }
             span = self.tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
             inject_context(span, headers)
         self._in_flight.inc()
-        start = loop.time()
-        outcome, status = "error", 0
+        outcome, result, status = "error", None, 0
+        error: DependencyError | None = None
         try:
-            outcome, result, failure, status = await self._exchange(
-                session, method, url, body, headers, timeout
-            )
-            return outcome, result, failure
+            # the exchange, inline (not a coroutine of its own: one layer less on every resume)
+            async with session.request(method, url, json=body, headers=headers, timeout=timeout) as r:
+                code = r.status
+                if code >= 400:
+                    retryable = code >= 500 or code == 429
+                    error = DependencyError(
+                        "TP_ODDS_UNAVAILABLE", "error", f"HTTP {code}", retryable=retryable
+                    )
+                else:
+                    try:
+                        result = await r.json()
+                    except (ValueError, aiohttp.ContentTypeError):
+                        error = DependencyError("TP_ODDS_BAD_RESPONSE", "error", "not JSON", retryable=False)
+            # an answer, read (the status counts only then: a call cut short has none)
+            status = code
+            if error is None:
+                outcome = "ok"
+        except TimeoutError:
+            outcome = "timeout"
+            error = DependencyError("TP_ODDS_TIMEOUT", "timeout", "timed out", retryable=True)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+            outcome = "reset"
+            detail = f"connection reset ({type(exc).__name__})"
+            error = DependencyError("TP_ODDS_UNAVAILABLE", "reset", detail, retryable=True)
+        except aiohttp.ClientError as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            error = DependencyError("TP_ODDS_UNAVAILABLE", "error", detail, retryable=True)
         finally:
             if span is not None:
                 if status:
@@ -374,7 +399,8 @@ class OddsClient:
             self._in_flight.dec()
             self._duration_of(DEPENDENCY, operation).observe(loop.time() - start)
             if pool is not None:
-                await pool.release()
+                if pool.release():
+                    await pool.session.close()
                 if pool.retired and pool.users == 0:
                     self._retired.discard(pool)
             else:
@@ -384,41 +410,4 @@ class OddsClient:
                 else:
                     self._per_call_open -= 1
                     await session.close()
-
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: Any,
-        headers: dict[str, str],
-        client_timeout: aiohttp.ClientTimeout,
-    ) -> tuple[str, Any, DependencyError | None, int]:
-        """One HTTP exchange: (outcome, JSON answer, error, status)."""
-        try:
-            async with session.request(method, url, json=body, headers=headers, timeout=client_timeout) as r:
-                if r.status >= 400:
-                    retryable = r.status >= 500 or r.status == 429
-                    error = DependencyError(
-                        "TP_ODDS_UNAVAILABLE", "error", f"HTTP {r.status}", retryable=retryable
-                    )
-                    return "error", None, error, r.status
-                try:
-                    data = await r.json()
-                except (ValueError, aiohttp.ContentTypeError):
-                    error = DependencyError("TP_ODDS_BAD_RESPONSE", "error", "not JSON", retryable=False)
-                    return "error", None, error, r.status
-                return "ok", data, None, r.status
-        except TimeoutError:
-            return (
-                "timeout",
-                None,
-                DependencyError("TP_ODDS_TIMEOUT", "timeout", "timed out", retryable=True),
-                0,
-            )
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
-            detail = f"connection reset ({type(exc).__name__})"
-            return "reset", None, DependencyError("TP_ODDS_UNAVAILABLE", "reset", detail, retryable=True), 0
-        except aiohttp.ClientError as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            return "error", None, DependencyError("TP_ODDS_UNAVAILABLE", "error", detail, retryable=True), 0
+        return outcome, result, error
