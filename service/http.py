@@ -15,7 +15,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
-from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode
 
 from crashlab.headers import REQUEST_DEADLINE_MS
@@ -33,7 +32,7 @@ from service.keys import (
 from service.logs import JsonLog
 from service.metrics import HttpMetrics, gauge_child, metrics_handler
 from service.settings import Settings
-from service.spans import SAMPLED_BIT, LeanSpan, LeanTracer, flags_of, is_valid_of
+from service.spans import SAMPLED_BIT, LeanSpan, LeanTracer, detach, flags_of, is_valid_of
 from service.tracing import current_ids, make_tracer_provider, start_server_span
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -171,7 +170,7 @@ def telemetry_middleware(
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
-                otel_context.detach(token)
+                detach(token)
                 span.end()
 
     return middleware

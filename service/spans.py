@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from operator import itemgetter
 from time import time_ns
 from types import TracebackType
@@ -76,6 +76,27 @@ def current_value(key: str) -> object:
     if _CONTEXT_VAR is not None:
         return _CONTEXT_VAR.get().get(key)
     return context_api.get_value(key)
+
+
+def attach_span(span: trace_api.Span, context: context_api.Context | None) -> Token[context_api.Context]:
+    """``attach(set_span_in_context(span, context))``: ``span`` current in a copy of ``context`` (of the
+    current context when None); the token detaches it (:func:`detach`)."""
+    if _CONTEXT_VAR is None:
+        return context_api.attach(trace_api.set_span_in_context(span, context))
+    values = dict(context if context is not None else _CONTEXT_VAR.get())
+    values[_SPAN_KEY] = span
+    return _CONTEXT_VAR.set(context_api.Context(values))
+
+
+def detach(token: Token[context_api.Context]) -> None:
+    """``opentelemetry.context.detach``: a token of another context is logged, not raised."""
+    if _CONTEXT_VAR is None:
+        context_api.detach(token)
+        return
+    try:
+        _CONTEXT_VAR.reset(token)
+    except Exception:
+        logger.exception("Failed to detach context")
 
 
 _PLAIN = frozenset((str, bool, int, float))

@@ -42,6 +42,7 @@ from service.spans import (
     NO_TRACE_STATE,
     LeanSpan,
     LeanTracer,
+    attach_span,
     current_value,
     flags_of,
     is_valid_of,
@@ -210,7 +211,7 @@ def start_server_span(
         kind=SpanKind.SERVER,
         attributes={"http.request.method": method, "http.route": route, "url.path": request.path},
     )
-    return span, otel_context.attach(trace.set_span_in_context(span, parent))
+    return span, attach_span(span, parent)
 
 
 #: the server spans' names (``POST /play``) by method and route

@@ -152,3 +152,36 @@ def test_hex_ids_are_the_context_ids() -> None:
     ctx = span.get_span_context()
     assert span.hex_ids() == (trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id))
     span.end()
+
+
+def test_attach_span_is_the_apis_attach_of_a_span_in_context(caplog: pytest.LogCaptureFixture) -> None:
+    """``attach_span``/``detach`` (the context's variable, set directly) do what the API's
+    ``attach(set_span_in_context(...))`` and ``detach`` do: the span current, the rest of the context
+    kept, the context before it back after; a stale token is logged, not raised."""
+    from opentelemetry import baggage, context
+
+    from service.spans import attach_span, detach
+
+    provider, _ = _provider()
+    tracer = LeanTracer(provider, "t")
+    outer = context.attach(baggage.set_baggage("team", "blue"))
+    try:
+        before = context.get_current()
+        span = tracer.start_span("s")
+        token = attach_span(span, None)
+        assert trace.get_current_span() is span
+        assert baggage.get_baggage("team") == "blue"  # the current context, copied
+        assert context.get_current() == trace.set_span_in_context(span, before)
+        detach(token)
+        assert context.get_current() is before
+        remote = trace.set_span_in_context(
+            trace.NonRecordingSpan(SpanContext(1, 2, is_remote=True)), context.Context()
+        )
+        token = attach_span(span, remote)  # a given parent context: its values, not the current ones
+        assert trace.get_current_span() is span and baggage.get_baggage("team") is None
+        detach(token)
+        detach(token)  # used twice: the API logs it
+        assert "Failed to detach context" in caplog.text
+        assert context.get_current() is before
+    finally:
+        context.detach(outer)
