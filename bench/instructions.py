@@ -38,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from loopback import serve_canned, wait_port  # noqa: E402
+from loopback import closed_loop, play_request, serve_canned, wait_port  # noqa: E402
 
 
 def _bench_service() -> Any:
@@ -89,70 +89,20 @@ async def _server_role(odds_url: str, target: str, port: int, tmp: Path) -> None
     await runner.cleanup()
 
 
-class _Client(asyncio.Protocol):
-    """One keep-alive connection sending ``POST /play`` until the shared count is used up."""
-
-    def __init__(self, port: int, n: int, left: list[int], done: asyncio.Future[None]) -> None:
-        body = b'{"player_choice": "%s"}' % [b"rock", b"paper", b"scissors"][n % 3]
-        self.request = (
-            b"POST /play HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-            b"X-Player-Id: bench-%d\r\nContent-Length: %d\r\n\r\n%s" % (port, n, len(body), body)
-        )
-        self.left = left
-        self.done = done
-        self.buf = b""
-        self.errors = 0
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self._next()
-
-    def _next(self) -> None:
-        assert self.transport is not None
-        if self.left[0] <= 0:
-            self.transport.close()
-            return
-        self.left[0] -= 1
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buf[:end].lower()
-        at = head.find(b"content-length:")
-        stop = head.find(b"\r\n", at)
-        length = int(head[at + 15 : stop if stop > 0 else None])
-        if len(self.buf) < end + 4 + length:
-            return
-        if not head.startswith(b"http/1.1 200"):
-            self.errors += 1
-        self.buf = self.buf[end + 4 + length :]
-        self._next()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-
-
 async def _send(port: int, count: int, concurrency: int) -> int:
     """Send ``count`` requests over ``concurrency`` connections; returns the non-200 answers."""
-    loop = asyncio.get_running_loop()
     left = [count]
-    clients = []
-    for n in range(concurrency):
-        done: asyncio.Future[None] = loop.create_future()
-        _, client = await loop.create_connection(
-            lambda n=n, done=done: _Client(port, n, left, done),  # type: ignore[misc]
-            "127.0.0.1",
-            port,
-        )
-        clients.append(client)
-    await asyncio.gather(*(c.done for c in clients))
-    return sum(c.errors for c in clients)
+
+    def more() -> bool:
+        if left[0] <= 0:
+            return False
+        left[0] -= 1
+        return True
+
+    choices = ("rock", "paper", "scissors")
+    return await closed_loop(
+        port, lambda n: [play_request(port, f"bench-{n}", choices[n % 3])], more, concurrency
+    )
 
 
 def _control(*args: str) -> None:

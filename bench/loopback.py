@@ -74,3 +74,95 @@ async def serve_canned(port: int, answer: Callable[[bytes], bytes]) -> None:
     await stop.wait()
     server.close()
     await server.wait_closed()
+
+
+def play_request(port: int, player: str, choice: str) -> bytes:
+    """A ``POST /play`` request (HTTP/1.1, keep-alive) for 127.0.0.1:``port``."""
+    body = b'{"player_choice": "%s"}' % choice.encode()
+    return (
+        b"POST /play HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"X-Player-Id: %s\r\nContent-Length: %d\r\n\r\n%s" % (port, player.encode(), len(body), body)
+    )
+
+
+class ClosedLoopClient(asyncio.Protocol):
+    """One keep-alive connection sending its ``requests`` in turn, each as soon as the answer to the
+    last one is in, while ``more()`` says so (asked before every request); counts the answers that
+    are not 200 and, given ``latencies``, appends each answer's latency in seconds. Raw asyncio: it
+    costs the load generator's core little."""
+
+    def __init__(
+        self,
+        requests: list[bytes],
+        more: Callable[[], bool],
+        done: asyncio.Future[None],
+        latencies: list[float] | None = None,
+    ) -> None:
+        self.requests = requests
+        self.more = more
+        self.done = done
+        self.latencies = latencies
+        self.i = 0
+        self.errors = 0
+        self.buf = b""
+        self.t0 = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._next()
+
+    def _next(self) -> None:
+        assert self.transport is not None
+        if not self.more():
+            self.transport.close()
+            return
+        self.t0 = time.perf_counter()
+        self.transport.write(self.requests[self.i % len(self.requests)])
+        self.i += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].lower()
+        at = head.find(b"content-length:")
+        stop = head.find(b"\r\n", at)
+        length = int(head[at + 15 : stop if stop > 0 else None])
+        if len(self.buf) < end + 4 + length:
+            return
+        if self.latencies is not None:
+            self.latencies.append(time.perf_counter() - self.t0)
+        if not head.startswith(b"http/1.1 200"):
+            self.errors += 1
+        self.buf = self.buf[end + 4 + length :]
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def closed_loop(
+    port: int,
+    requests: Callable[[int], list[bytes]],
+    more: Callable[[], bool],
+    concurrency: int,
+    latencies: list[float] | None = None,
+) -> int:
+    """``concurrency`` :class:`ClosedLoopClient` s on 127.0.0.1:``port`` (connection ``n`` sends
+    ``requests(n)``) until ``more()`` says stop and every answer is in; returns the non-200 answers."""
+    loop = asyncio.get_running_loop()
+    clients = []
+    for n in range(concurrency):
+        done: asyncio.Future[None] = loop.create_future()
+        _, client = await loop.create_connection(
+            lambda n=n, done=done: ClosedLoopClient(requests(n), more, done, latencies),  # type: ignore[misc]
+            "127.0.0.1",
+            port,
+        )
+        clients.append(client)
+    await asyncio.gather(*(c.done for c in clients))
+    return sum(c.errors for c in clients)

@@ -58,7 +58,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loopback import http_answer, pin, serve_canned, wait_port  # noqa: E402
+from loopback import closed_loop, http_answer, pin, play_request, serve_canned, wait_port  # noqa: E402
 
 from service import flagfile  # noqa: E402
 from service.heap import settle_heap  # noqa: E402
@@ -270,83 +270,28 @@ async def _server_role(odds_url: str, targets: list[str], ports: list[int], samp
 # --- the load generator ---------------------------------------------------------------------------
 
 
-class _Player(asyncio.Protocol):
-    """One keep-alive connection sending ``POST /play`` back to back (a cheap closed-loop client)."""
-
-    def __init__(
-        self, port: int, n: int, stop_at: float, done: asyncio.Future[None], out: list[float]
-    ) -> None:
-        rng = random.Random(n)
-        self.requests = []
-        for _ in range(16):
-            body = json.dumps({"player_choice": CHOICES[rng.randrange(3)]}).encode()
-            self.requests.append(
-                b"POST /play HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                b"X-Player-Id: bench-%d\r\nContent-Length: %d\r\n\r\n%s"
-                % (port, rng.randrange(PLAYERS), len(body), body)
-            )
-        self.i = 0
-        self.stop_at = stop_at
-        self.done = done
-        self.out = out
-        self.errors = 0
-        self.buf = b""
-        self.t0 = 0.0
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self._send()
-
-    def _send(self) -> None:
-        assert self.transport is not None
-        self.t0 = time.perf_counter()
-        self.transport.write(self.requests[self.i % len(self.requests)])
-        self.i += 1
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buf[:end].lower()
-        at = head.find(b"content-length:")
-        stop = head.find(b"\r\n", at)
-        length = int(head[at + 15 : stop if stop > 0 else None])
-        if len(self.buf) < end + 4 + length:
-            return
-        now = time.perf_counter()
-        self.out.append(now - self.t0)
-        if not head.startswith(b"http/1.1 200"):
-            self.errors += 1
-        self.buf = self.buf[end + 4 + length :]
-        if now < self.stop_at:
-            self._send()
-        else:
-            assert self.transport is not None
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+def _player_requests(port: int, n: int) -> list[bytes]:
+    """Connection ``n``'s 16 requests: seeded choices and players."""
+    rng = random.Random(n)
+    requests = []
+    for _ in range(16):
+        choice = CHOICES[rng.randrange(3)]
+        requests.append(play_request(port, f"bench-{rng.randrange(PLAYERS)}", choice))
+    return requests
 
 
 async def _load(port: int, seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
-    loop = asyncio.get_running_loop()
+    """``seconds`` of closed-loop load: (answers, non-200 answers, latencies)."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
-    players = []
-    for n in range(concurrency):
-        done: asyncio.Future[None] = loop.create_future()
-        _, player = await loop.create_connection(
-            lambda n=n, done=done: _Player(port, n, stop_at, done, latencies),  # type: ignore[misc]
-            "127.0.0.1",
-            port,
-        )
-        players.append(player)
-    await asyncio.gather(*(p.done for p in players))
-    return len(latencies), sum(p.errors for p in players), latencies
+    errors = await closed_loop(
+        port,
+        lambda n: _player_requests(port, n),
+        lambda: time.perf_counter() < stop_at,
+        concurrency,
+        latencies,
+    )
+    return len(latencies), errors, latencies
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -358,15 +303,28 @@ def _pct(values: list[float], q: int) -> float:
 Stats = dict[str, dict[str, list[float]]]
 
 
+def _round_order(order: list[tuple[str, int]], r: int) -> list[tuple[str, int]]:
+    """Round ``r``'s order: the others rotated (no target always follows the same one), with bare and
+    full back to back, the pair's place rotating too and its order alternating (the full/bare ratio
+    compares windows a second apart; neither always goes first)."""
+    pair = [t for t in order if t[0] in ("bare", "full")]
+    others = [t for t in order if t[0] not in ("bare", "full")]
+    if len(pair) != 2:
+        return order[r % len(order) :] + order[: r % len(order)]
+    if r % 2:
+        pair.reverse()
+    at = r % (len(others) + 1)
+    rotated = others[r % len(others) :] + others[: r % len(others)] if others else []
+    return rotated[:at] + pair + rotated[at:]
+
+
 async def _measure(args: argparse.Namespace, targets: list[str], ports: list[int], server_pid: int) -> Stats:
     proc = psutil.Process(server_pid)
     stats: Stats = {n: {"n": [], "s": [], "cpu": [], "lat": [], "err": [], "warm": []} for n in targets}
     for name, port in zip(targets, ports, strict=True):  # warm-up
         stats[name]["warm"].append((await _load(port, 1.0, args.concurrency))[0])
-    order = list(zip(targets, ports, strict=True))
     for r in range(args.rounds):
-        # rotated each round: no target always follows the same one
-        for name, port in order[r % len(order) :] + order[: r % len(order)]:
+        for name, port in _round_order(list(zip(targets, ports, strict=True)), r):
             cpu0 = sum(proc.cpu_times()[:2])
             t0 = time.perf_counter()
             n, errors, lat = await _load(port, args.seconds, args.concurrency)

@@ -188,8 +188,9 @@ async def _record(game: Game, player: str, result: str, round_id: str, faults: A
         raise RuntimeError("injected exception in background work")
     assert game.odds is not None
     deadline = None
-    if game.profile.deadline.enabled:
-        deadline = asyncio.get_running_loop().time() + game.profile.deadline.request_ms / 1000
+    limits = game.switches.current.deadline  # (the switchboard's attribute: no property call)
+    if limits.enabled:
+        deadline = asyncio.get_running_loop().time() + limits.request_ms / 1000
     await game.odds.call(
         "record_result",
         "POST",
@@ -203,13 +204,13 @@ async def play(request: web.Request) -> web.Response:
     """A round. Load shedding is here, not in a middleware: it concerns /play only, and a middleware
     is a coroutine layer on every request (with which aiohttp adds one of its own)."""
     game = request.app[GAME]
-    shed = game.profile.load_shedding
+    profile = game.switches.current  # the switches in force when the round starts
+    shed = profile.load_shedding
     if shed.enabled and game.in_flight >= shed.max_in_flight:
         game.metrics.shed.inc()
         raise ApiError("SYS_OVERLOADED", retry_after_s=shed.retry_after_s)
     game.in_flight += 1
     try:
-        profile = game.profile
         faults = request.app[FAULTS]
         body = await read_json(request)
         choice = _choice(body)

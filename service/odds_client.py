@@ -33,6 +33,7 @@ from service.metrics import GameMetrics, gauge_child
 from service.profile import Profile
 from service.resilience.backoff import RetryBudget, full_jitter_delay
 from service.resilience.breaker import Breaker, CircuitOpen, State
+from service.resilience.bulkhead import Bulkhead
 from service.spans import LeanTracer
 from service.tracing import inject_context
 
@@ -116,7 +117,7 @@ class Fixes:
 
     profile: Profile
     breaker: Breaker | None = None
-    bulkhead: asyncio.Semaphore | None = None
+    bulkhead: Bulkhead | None = None
     budget: RetryBudget | None = None
     pool: Pool | None = None
 
@@ -185,9 +186,7 @@ class OddsClient:
                 ),
             ),
         )
-        bulkhead: asyncio.Semaphore | None = keep_or(
-            "bulkhead", lambda: asyncio.Semaphore(profile.bulkhead.max_concurrent)
-        )
+        bulkhead: Bulkhead | None = keep_or("bulkhead", lambda: Bulkhead(profile.bulkhead.max_concurrent))
         budget: RetryBudget | None = keep_or(
             "retry", lambda: RetryBudget(profile.retry.budget_ratio, profile.retry.budget_min_per_s)
         )
@@ -290,22 +289,14 @@ class OddsClient:
                 raise DependencyError(
                     "TP_ODDS_CIRCUIT_OPEN", "rejected", "circuit open", retryable=False
                 ) from None
-        if bulkhead is not None:
-            try:
-                wait_s = fixes.profile.bulkhead.max_wait_ms / 1000
-                if not bulkhead.locked():
-                    await bulkhead.acquire()  # a free slot: no wait (and no wait_for task)
-                elif wait_s <= 0:
-                    raise TimeoutError
-                else:
-                    await asyncio.wait_for(bulkhead.acquire(), wait_s)
-            except TimeoutError:
-                if breaker is not None and breaker.state is State.HALF_OPEN:
-                    breaker.failure()
-                self._requests_of(DEPENDENCY, operation, "rejected").inc()
-                raise DependencyError(
-                    "TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False
-                ) from None
+        # a free slot is taken on the spot (no coroutine); a full bulkhead is waited on (or not)
+        if bulkhead is not None and not (
+            bulkhead.try_acquire() or await bulkhead.acquire(fixes.profile.bulkhead.max_wait_ms / 1000)
+        ):
+            if breaker is not None and breaker.state is State.HALF_OPEN:
+                breaker.failure()
+            self._requests_of(DEPENDENCY, operation, "rejected").inc()
+            raise DependencyError("TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False)
         try:
             outcome, result, error = await self._send(fixes, operation, method, path, body, deadline)
         finally:

@@ -16,10 +16,13 @@ spans of one app live on its event loop's thread; processors see them only once 
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
+from functools import partial
 from operator import itemgetter
+from random import getrandbits
 from time import time_ns
 from types import TracebackType
 
@@ -27,6 +30,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk._shared_internal import BatchProcessor
 from opentelemetry.sdk.trace import (
     Event,
     ReadableSpan,
@@ -37,6 +41,7 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -60,6 +65,10 @@ SAMPLED_BIT = int(TraceFlags.SAMPLED)
 _RANDOM_BIT = int(TraceFlags.RANDOM_TRACE_ID)
 #: the trace state of a span context made without one (empty)
 NO_TRACE_STATE = DEFAULT_TRACE_STATE
+#: ``tuple.__new__(SpanContext, fields)``: a SpanContext from its six fields, without its checks
+_new_context: Callable[[tuple[int, int, bool, int, TraceState, bool]], SpanContext] = partial(
+    tuple.__new__, SpanContext
+)
 #: the status every span starts with (immutable: the SDK's ReadableSpan shares one too)
 UNSET = Status(StatusCode.UNSET)
 #: the OTel runtime context's ContextVar, when it is the default ContextVarsRuntimeContext (it is
@@ -131,6 +140,8 @@ class LeanTracer(trace_api.Tracer):
         )
         self._ids = provider.id_generator
         self._random_ids = self._ids.is_trace_id_random()
+        #: the SDK's RandomIdGenerator: a span id is random.getrandbits(64), drawn here (not 0)
+        self._random_span_ids = type(self._ids) is RandomIdGenerator
         self.resource = provider.resource
         self.processor: SpanProcessor = sdk.span_processor if isinstance(sdk, SdkTracer) else SpanProcessor()
         #: the provider's processors (read at each span: one added later counts), when they are the SDK's
@@ -167,7 +178,12 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         # the current span, read as get_current_span does; a LeanSpan's context without the ABC check
-        current = current_value(_SPAN_KEY) if context is None else context.get(_SPAN_KEY)
+        if context is not None:
+            current = context.get(_SPAN_KEY)
+        elif _CONTEXT_VAR is not None:
+            current = _CONTEXT_VAR.get().get(_SPAN_KEY)  # current_value, inline
+        else:
+            current = context_api.get_value(_SPAN_KEY)
         parent: SpanContext | None = (
             current._span_context
             if type(current) is LeanSpan
@@ -209,13 +225,20 @@ class LeanTracer(trace_api.Tracer):
             flags = _SAMPLED_RANDOM if random_id else _SAMPLED
         else:
             flags = _DEFAULT_RANDOM if random_id else _DEFAULT_FLAGS
-        span_context = SpanContext(
-            trace_id,
-            self._ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=trace_state,
-        )
+        span_id = getrandbits(64) if self._random_span_ids else 0
+        if span_id:
+            # the SDK's generator's draw; the tuple SpanContext's __new__ builds, made directly (the ids
+            # are valid: a valid parent's trace id or a generated one, a non-zero 64-bit span id)
+            state = trace_state if trace_state is not None else NO_TRACE_STATE
+            span_context = _new_context((trace_id, span_id, False, flags, state, True))
+        else:
+            span_context = SpanContext(
+                trace_id,
+                self._ids.generate_span_id(),
+                is_remote=False,
+                trace_flags=flags,
+                trace_state=trace_state,
+            )
         if decision is Decision.DROP:
             return trace_api.NonRecordingSpan(span_context)
         span = LeanSpan(
@@ -263,6 +286,32 @@ class LeanTracer(trace_api.Tracer):
             set_status_on_exception=set_status_on_exception,
         ) as current:
             yield current
+
+
+#: this process's id, kept current across forks (the batch processor's own check calls getpid, a
+#: system call, on every span)
+_PID = os.getpid()
+
+
+def _forked() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _queue(batch: BatchProcessor[ReadableSpan], span: ReadableSpan) -> None:
+    """``batch.emit(span)``: queued as it queues it, and its worker woken past a batch's worth; a
+    processor shut down, full, or not yet re-made after a fork gets the span through ``emit`` (which
+    drops it with its warning, or re-makes itself)."""
+    queue = batch._queue
+    if batch._shutdown or batch._pid != _PID or len(queue) == batch._max_queue_size:
+        batch.emit(span)
+        return
+    queue.appendleft(span)
+    if len(queue) >= batch._max_export_batch_size and not batch._worker_awaken.is_set():
+        batch._worker_awaken.set()
 
 
 class LeanSpan(ReadableSpan, trace_api.Span):
@@ -459,7 +508,7 @@ class LeanSpan(ReadableSpan, trace_api.Span):
         for processor in processors._span_processors:
             if type(processor) is BatchSpanProcessor:
                 if flags_of(self._span_context) & SAMPLED_BIT:  # what its on_end checks
-                    processor._batch_processor.emit(self)
+                    _queue(processor._batch_processor, self)
             else:
                 processor.on_end(self)
 

@@ -185,3 +185,33 @@ def test_attach_span_is_the_apis_attach_of_a_span_in_context(caplog: pytest.LogC
         assert context.get_current() is before
     finally:
         context.detach(outer)
+
+
+def test_batch_processor_gets_lean_spans_as_its_emit_queues_them(caplog: pytest.LogCaptureFixture) -> None:
+    """A LeanSpan goes to a BatchSpanProcessor's queue directly: exported at a flush, dropped (with the
+    SDK's warning) once the queue is full, and refused once the processor is shut down."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=4, max_export_batch_size=4, schedule_delay_millis=60_000)
+    )
+    tracer = LeanTracer(provider, "t")
+    for n in range(3):
+        tracer.start_span(f"s{n}").end()
+    provider.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["s0", "s1", "s2"]
+    processor = provider._active_span_processor._span_processors[0]
+    assert isinstance(processor, BatchSpanProcessor)
+    batch = processor._batch_processor
+    batch._worker_awaken.clear()
+    with batch._export_lock:  # the worker cannot take spans off the queue meanwhile
+        for n in range(6):
+            tracer.start_span(f"q{n}").end()
+        assert len(batch._queue) == 4 and "Queue full" in caplog.text
+    provider.shutdown()
+    exported = len(exporter.get_finished_spans())
+    tracer.start_span("late").end()
+    assert len(exporter.get_finished_spans()) == exported
+    assert "late" not in [s.name for s in exporter.get_finished_spans()]
