@@ -112,6 +112,8 @@ def _attributes_bytes(name: bytes, attributes: Mapping[str, Any] | None) -> byte
 _FIXED = (
     b'{"traceId":"%s","spanId":"%s"%s,"name":%s,"kind":%d,"startTimeUnixNano":"%d","endTimeUnixNano":"%d"'
 )
+#: a lean span's JSON: the fixed fields, then its attributes, status and flags
+_LEAN_SPAN = _FIXED + b'%s%s,"flags":%d}'
 #: the JSON of span names (a handful: ``POST /play``, ``GET``, ...), bounded
 _NAMES: dict[str, bytes] = {}
 
@@ -149,10 +151,11 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
     status_json = _UNSET_JSON if status is UNSET else _status_bytes(status)
     attrs = span._attrs
     attributes = _lean_attributes(attrs) if attrs else b""
-    ids = (trace_id.encode(), span_id.encode(), parent_json)
-    # SpanKind's values are OTLP's less one (an enum member as a dict key hashes in Python)
-    fixed = _FIXED % (*ids, name_json, span._kind._value_ + 1, start, end)
-    return fixed + attributes + status_json + b',"flags":%d}' % flags
+    # one format for the whole span; SpanKind's values are OTLP's less one (an enum member as a dict
+    # key hashes in Python)
+    kind = span._kind._value_ + 1
+    ids = (trace_id.encode(), span_id.encode(), parent_json, name_json, kind, start, end)
+    return _LEAN_SPAN % (*ids, attributes, status_json, flags)
 
 
 def _status_bytes(status: Status) -> bytes:
