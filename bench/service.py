@@ -24,11 +24,12 @@ library), pinned to CPU 0:
 
 A minimal odds server and the load generator (closed loop, ``--concurrency`` keep-alive connections,
 raw asyncio protocols so that they cost little) run on CPU 1. Targets are loaded one at a time,
-interleaved (and rotated) over ``--rounds``, ``bare`` and ``full`` back to back in every round. A run starts fresh processes; ``--runs`` (default 5)
-runs in a row, each printing its table, then the full/bare ratio of every run. Ratios are what to
-read on a shared machine: a ratio to bare (``x bare``) is the median over rounds of the two targets'
-figures in the same round, seconds apart, as the components' differences are (the machine's speed
-drifts by a third between rounds of one run). The load average is printed with each run.
+interleaved (and rotated) over ``--rounds``, ``bare`` and ``full`` back to back in every round. A
+run starts fresh processes; ``--runs`` (default 5) runs in a row, each printing its table, then the
+full/bare ratio of every run. Ratios are what to read on a shared machine: a ratio to bare (``x
+bare``) is the median over rounds of the two targets' figures in the same round, seconds apart, as
+the components' differences are (the machine's speed drifts by a third between rounds of one run).
+The load average is printed with each run.
 
     .venv/bin/python bench/service.py [--runs 5] [--rounds 8] [--seconds 1.0] [--concurrency 32]
                                       [--sample 0.1] [--loop asyncio|uvloop] [--json]
