@@ -25,7 +25,7 @@ def now_iso() -> str:
     second = ms // 1000
     if _second[0] != second:
         _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second[1]}.{ms % 1000:03d}Z"
+    return "%s.%03dZ" % (_second[1], ms % 1000)  # noqa: UP031 - a format spec is parsed on every call
 
 
 def parse_iso(text: str) -> datetime:

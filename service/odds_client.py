@@ -41,6 +41,9 @@ DEPENDENCY = "odds"
 #: naive: no client timeout at all (aiohttp's default would be 5 minutes)
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
+#: an enum class's attribute goes through EnumType.__getattr__'s hook: read once
+_CLIENT = SpanKind.CLIENT
+
 #: the ``Fixes`` field each switch section builds
 _COMPONENT = {
     "circuit_breaker": "breaker",
@@ -347,7 +350,7 @@ class OddsClient:
                 "server.port": self._port,
                 "crashlab.operation": operation,
             }
-            span = self.tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+            span = self.tracer.start_span(method, kind=_CLIENT, attributes=attributes)
             inject_context(span, headers)
         self._in_flight.inc()
         outcome, result, status = "error", None, 0

@@ -162,6 +162,8 @@ def current_ids() -> tuple[str, str]:
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
+#: trace flags in hex, by value (a format spec is parsed on every call)
+_FLAGS_HEX = [f"{n:02x}" for n in range(256)]
 #: the propagators at import: W3C trace context and baggage, unless OTEL_PROPAGATORS names others
 _DEFAULT_TEXTMAP = propagate.get_global_textmap()
 _W3C_DEFAULT = not os.environ.get("OTEL_PROPAGATORS")
@@ -180,7 +182,7 @@ def inject_context(span: trace.Span, headers: dict[str, str]) -> None:
         if is_valid_of(ctx):
             if type(span) is LeanSpan:
                 trace_id, span_id = span.hex_ids()  # formatted once: the log line and the export reuse them
-                headers["traceparent"] = f"00-{trace_id}-{span_id}-{flags_of(ctx):02x}"
+                headers["traceparent"] = f"00-{trace_id}-{span_id}-{_FLAGS_HEX[flags_of(ctx) & 0xFF]}"
             else:
                 headers["traceparent"] = (
                     f"00-{trace_id_of(ctx):032x}-{span_id_of(ctx):016x}-{flags_of(ctx):02x}"
@@ -208,11 +210,13 @@ def start_server_span(
     span = tracer.start_span(
         name,
         context=parent,
-        kind=SpanKind.SERVER,
+        kind=_SERVER,
         attributes={"http.request.method": method, "http.route": route, "url.path": request.path},
     )
     return span, attach_span(span, parent)
 
 
+#: an enum class's attribute goes through EnumType.__getattr__'s hook: read once
+_SERVER = SpanKind.SERVER
 #: the server spans' names (``POST /play``) by method and route
 _SPAN_NAMES: dict[tuple[str, str], str] = {}
