@@ -392,15 +392,15 @@ def isolated_costs(tmp: Path) -> dict[str, float]:
     def round_metrics() -> None:  # the middleware's, the round's and the odds client's
         metrics.in_flight.inc()
         metrics.in_flight.dec()
-        metrics.requests_of("/play", "POST", "200", "").inc()
-        metrics.duration_of("/play", "POST").observe(0.01, exemplar={"trace_id": "ab" * 16})
-        metrics.rounds_of("win").inc()
+        metrics.requests_of["/play", "POST", "200", ""].inc()
+        metrics.duration_of["/play", "POST"].observe(0.01, exemplar={"trace_id": "ab" * 16})
+        metrics.rounds_of["win",].inc()
         for operation in ("get_odds", "record"):
             in_flight = metrics.dep_in_flight.labels("odds")
             in_flight.inc()
             in_flight.dec()
-            metrics.dep_requests_of("odds", operation, "ok").inc()
-            metrics.dep_duration_of("odds", operation).observe(0.002)
+            metrics.dep_requests_of["odds", operation, "ok"].inc()
+            metrics.dep_duration_of["odds", operation].observe(0.002)
 
     def log_line() -> None:
         fields = {"trace_id": "ab" * 16, "span_id": "cd" * 8, "route": "/play", "method": "POST",

@@ -171,9 +171,9 @@ async def _win_rate(game: Game, player: str, deadline: float | None) -> tuple[fl
         cached = game.cache.get(player)
         reason = exc.outcome if exc.outcome != "rejected" else exc.code.removeprefix("TP_ODDS_").lower()
         if cached is not None:
-            game.metrics.degraded_of("cache").inc()
+            game.metrics.degraded_of["cache",].inc()
             return cached, f"cache:{reason}"
-        game.metrics.degraded_of("default").inc()
+        game.metrics.degraded_of["default",].inc()
         return DEFAULT_TABLE.get(player, game.profile.fallback.default_win_rate), f"default:{reason}"
     except (KeyError, TypeError, ValueError):
         raise ApiError("TP_ODDS_BAD_RESPONSE") from None
@@ -237,7 +237,7 @@ async def play(request: web.Request) -> web.Response:
         result = decide(choice, computer)
         game.rounds += 1
         round_id = f"{game.settings.seed}-{game.rounds}"
-        game.metrics.rounds_of(result).inc()
+        game.metrics.rounds_of[result,].inc()
         game.spawn(_record(game, player, result, round_id, faults), "background")
         trace_id, _ = current_ids()
         del buffer

@@ -134,13 +134,13 @@ def telemetry_middleware(
             method = request.method
             status_text = str(status)
             if with_code:
-                requests_of(route, method, status_text, code).inc()
+                requests_of[route, method, status_text, code].inc()
             else:
-                requests_of(route, method, status_text).inc()
+                requests_of[route, method, status_text].inc()
             if code and errors_of is not None and code in CODES:
-                errors_of(code, kind).inc()
+                errors_of[code, kind].inc()
             fields: dict[str, Any] = {}
-            duration = duration_of(route, method)
+            duration = duration_of[route, method]
             if span is not None and is_valid_of(ctx := span.get_span_context()):
                 trace_id, span_id = span.hex_ids() if type(span) is LeanSpan else current_ids()
                 fields["trace_id"] = trace_id

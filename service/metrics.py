@@ -117,23 +117,22 @@ def histogram_child(child: Histogram) -> HistogramChild:
     return cast(HistogramChild, child)  # a metric left out, or multiprocess mode: as it is
 
 
-class Children(Generic[M, C]):
-    """The children of a labelled metric, each bound once: ``children(*values)`` is ``labels(*values)``
-    (wrapped by ``bind``: :class:`CounterChild`, :class:`HistogramChild`).
+class Children(dict[tuple[str, ...], C], Generic[M, C]):
+    """The children of a labelled metric, each bound once: ``children[values]`` is ``labels(*values)``
+    (wrapped by ``bind``: :class:`CounterChild`, :class:`HistogramChild`), looked up as a dict
+    lookup (a ``__call__`` was a Python call on every update); a first use binds it (``__missing__``).
 
     Label values must be strings (``labels`` would convert them; this lookup does not)."""
 
-    __slots__ = ("_bind", "_children", "_metric")
+    __slots__ = ("_bind", "_metric")
 
     def __init__(self, metric: M, bind: Callable[[M], C]) -> None:
+        super().__init__()
         self._metric: M = metric
         self._bind: Callable[[M], C] = bind
-        self._children: dict[tuple[str, ...], C] = {}
 
-    def __call__(self, *values: str) -> C:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self._bind(self._metric.labels(*values))
+    def __missing__(self, values: tuple[str, ...]) -> C:
+        child = self[values] = self._bind(self._metric.labels(*values))
         return child
 
 

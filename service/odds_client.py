@@ -288,7 +288,7 @@ class OddsClient:
             try:
                 breaker.acquire()
             except CircuitOpen:
-                self._requests_of(DEPENDENCY, operation, "rejected").inc()
+                self._requests_of[DEPENDENCY, operation, "rejected"].inc()
                 raise DependencyError(
                     "TP_ODDS_CIRCUIT_OPEN", "rejected", "circuit open", retryable=False
                 ) from None
@@ -298,14 +298,14 @@ class OddsClient:
         ):
             if breaker is not None and breaker.state is State.HALF_OPEN:
                 breaker.failure()
-            self._requests_of(DEPENDENCY, operation, "rejected").inc()
+            self._requests_of[DEPENDENCY, operation, "rejected"].inc()
             raise DependencyError("TP_ODDS_BULKHEAD_FULL", "rejected", "bulkhead full", retryable=False)
         try:
             outcome, result, error = await self._send(fixes, operation, method, path, body, deadline)
         finally:
             if bulkhead is not None:
                 bulkhead.release()
-        self._requests_of(DEPENDENCY, operation, outcome).inc()
+        self._requests_of[DEPENDENCY, operation, outcome].inc()
         if breaker is not None:
             if outcome == "ok":
                 breaker.success()
@@ -391,7 +391,7 @@ class OddsClient:
                     span.set_status(Status(StatusCode.ERROR, outcome))
                 span.end()
             self._in_flight.dec()
-            self._duration_of(DEPENDENCY, operation).observe(loop.time() - start)
+            self._duration_of[DEPENDENCY, operation].observe(loop.time() - start)
             if pool is not None:
                 if pool.release():
                     await pool.session.close()

@@ -29,10 +29,10 @@ def test_settle_heap_freezes_start_up_and_raises_threshold0() -> None:
 
 def test_children_are_the_labelled_children() -> None:
     metrics = GameMetrics()
-    child = metrics.requests_of("/play", "POST", "200", "")
-    assert child is metrics.requests_of("/play", "POST", "200", "")
+    child = metrics.requests_of["/play", "POST", "200", ""]
+    assert child is metrics.requests_of["/play", "POST", "200", ""]
     child.inc()
-    metrics.duration_of("/play", "POST").observe(0.02, exemplar={"trace_id": "ab" * 16})
+    metrics.duration_of["/play", "POST"].observe(0.02, exemplar={"trace_id": "ab" * 16})
     text = generate_latest(metrics.registry).decode()
     assert 'rps_http_requests_total{code="",method="POST",route="/play",status="200"} 1.0' in text
 
@@ -52,8 +52,8 @@ def test_in_flight_child_is_what_the_gauge_shows() -> None:
 
 def test_metrics_off_record_nothing() -> None:
     metrics = GameMetrics(enabled=False)
-    metrics.requests_of("/play", "POST", "200", "").inc()
-    metrics.dep_duration_of("odds", "get_odds").observe(0.1)
+    metrics.requests_of["/play", "POST", "200", ""].inc()
+    metrics.dep_duration_of["odds", "get_odds"].observe(0.1)
     metrics.in_flight.inc()
     text = generate_latest(metrics.registry).decode()
     assert "rps_http_requests_total" not in text and "process_" in text
