@@ -154,7 +154,7 @@ def current_ids() -> tuple[str, str]:
     """(trace id, span id) of the current span in hex, zeros without one."""
     current = current_value(_SPAN_KEY)
     if type(current) is LeanSpan:  # not isinstance: an ABC's check is a call
-        return current.hex_ids()
+        return current._hex or current.hex_ids()
     span = trace.get_current_span()
     ctx = span.get_span_context()
     if not ctx.is_valid:
