@@ -81,15 +81,17 @@ def _attribute_bytes(key: str, value: Any) -> bytes:
 #: a span's whole ``,"attributes":[...]`` by its attributes and their value types (spans of one route
 #: or operation repeat the same few sets), bounded
 _BLOCKS: dict[tuple[tuple[tuple[str, Any], ...], tuple[type, ...]], bytes] = {}
-_PLAIN_TYPES = frozenset((str, int, bool, float))
+#: the value types a block is cached for: not float (``0.0`` and ``-0.0`` are equal keys of a dict, of
+#: one type, but JSON writes them apart; as ``_ENCODED``, which leaves floats out too)
+_CACHED_TYPES = frozenset((str, int, bool))
 
 
 def _lean_attributes(attrs: dict[str, Any]) -> bytes:
     """``,"attributes":[...]`` of a span's plain attributes; a set seen before (the same keys, values
     and value types: ``1`` and ``True`` are equal keys of a dict, so the types are part of the key)
-    costs one lookup."""
+    costs one lookup. A set with a float (or any other type) is written afresh."""
     types = tuple(map(type, attrs.values()))
-    if not _PLAIN_TYPES.issuperset(types):
+    if not _CACHED_TYPES.issuperset(types):
         return b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
     key = (tuple(attrs.items()), types)
     block = _BLOCKS.get(key)

@@ -4,6 +4,7 @@ writes; the direct ``traceparent`` writes what the propagators write."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from opentelemetry import baggage, context, propagate, trace
@@ -79,6 +80,22 @@ def test_lean_spans_encode_as_protobuf_does_whatever_repeats() -> None:
     written = encode(spans)["resourceSpans"][0]["scopeSpans"][0]["spans"]
     values = [s["attributes"][0]["value"] for s in written]
     assert values[:4] == [{"intValue": "1"}, {"boolValue": True}, {"doubleValue": 1.0}, {"stringValue": "1"}]
+
+
+def test_lean_spans_keep_the_sign_of_a_zero() -> None:
+    """``0.0`` and ``-0.0`` are equal (and hash alike) with the same type, yet JSON writes them apart:
+    a span's attributes written after a set with the other zero still carry their own sign."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = LeanTracer(provider, "lean")
+    for value in (0.0, -0.0, 0.0):
+        tracer.start_span("zero", attributes={"signed.zero": value}).end()
+    spans = exporter.get_finished_spans()
+    assert json.dumps(encode(spans)) == json.dumps(otlp_json(spans))  # dicts: -0.0 == 0.0, text: not
+    written = json.loads(encode_line(spans))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    signs = [math.copysign(1, s["attributes"][0]["value"]["doubleValue"]) for s in written]
+    assert signs == [1, -1, 1]
 
 
 def test_exporter_writes_the_reference_encoding(tmp_path: Path) -> None:
