@@ -545,7 +545,7 @@ def _run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         "ratio_rps": full["x_bare_rps"],
         "ratio_cpu": full["x_bare_cpu"],
         "ratio_sampled_cpu": rows["sampled"]["x_bare_cpu"],
-        "ceiling_over_bare": 1 / rows["ceiling"]["x_bare_cpu"],
+        "ceiling_over_bare": _paired_ratio(rows["ceiling"]["cpu_per_round"], bare["cpu_per_round"]),
         "flags_pct": flags_pct,
     }
 
@@ -568,7 +568,8 @@ def _paired_ratio(numerators: list[float], denominators: list[float]) -> float:
     speed drifts (a shared VM: the bare handler's CPU per request moved by a third between rounds of
     one run), and targets of one round run seconds apart, not minutes: a ratio is taken where both
     saw the same machine."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+    ratios = [a / b for a, b in zip(numerators, denominators, strict=True) if b]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def _paired_us(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
