@@ -311,12 +311,19 @@ def _round_order(order: list[tuple[str, int]], r: int) -> list[tuple[str, int]]:
     pair = [t for t in order if t[0] in ("bare", "full")]
     others = [t for t in order if t[0] not in ("bare", "full")]
     if len(pair) != 2:
-        return order[r % len(order) :] + order[: r % len(order)]
+        return _rotated(order, r)
     if r % 2:
         pair.reverse()
     at = r % (len(others) + 1)
-    rotated = others[r % len(others) :] + others[: r % len(others)] if others else []
+    rotated = _rotated(others, r)
     return rotated[:at] + pair + rotated[at:]
+
+
+def _rotated(items: list[tuple[str, int]], r: int) -> list[tuple[str, int]]:
+    """``items`` rotated left by ``r`` (none: as they are)."""
+    if not items:
+        return items
+    return items[r % len(items) :] + items[: r % len(items)]
 
 
 async def _measure(args: argparse.Namespace, targets: list[str], ports: list[int], server_pid: int) -> Stats:

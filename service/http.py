@@ -142,7 +142,7 @@ def telemetry_middleware(
             fields: dict[str, Any] = {}
             duration = duration_of[route, method]
             if span is not None and is_valid_of(ctx := span.get_span_context()):
-                trace_id, span_id = (span._hex or span.hex_ids()) if type(span) is LeanSpan else current_ids()
+                trace_id, span_id = span.hex_ids() if type(span) is LeanSpan else current_ids()
                 fields["trace_id"] = trace_id
                 fields["span_id"] = span_id
                 if flags_of(ctx) & SAMPLED_BIT:

@@ -393,9 +393,8 @@ class OddsClient:
             self._in_flight.dec()
             self._duration_of[DEPENDENCY, operation].observe(loop.time() - start)
             if pool is not None:
-                if pool.release():
+                if pool.release():  # retired, and this was its last call
                     await pool.session.close()
-                if pool.retired and pool.users == 0:
                     self._retired.discard(pool)
             else:
                 # naive: like not closing the body on an error status, the connection stays open

@@ -24,13 +24,6 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status
 
 from service.spans import NO_TRACE_STATE, UNSET, LeanSpan, is_remote_of, span_id_of, trace_state_of
 
-_KIND = {
-    SpanKind.INTERNAL: 1,
-    SpanKind.SERVER: 2,
-    SpanKind.CLIENT: 3,
-    SpanKind.PRODUCER: 4,
-    SpanKind.CONSUMER: 5,
-}
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
 
@@ -92,15 +85,13 @@ def _lean_attributes(attrs: dict[str, Any]) -> bytes:
     costs one lookup. A set with a float (or any other type) is written afresh."""
     types = tuple(map(type, attrs.values()))
     if not _CACHED_TYPES.issuperset(types):
-        return b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
+        return _attributes_bytes(b"attributes", attrs)
     key = (tuple(attrs.items()), types)
     block = _BLOCKS.get(key)
     if block is None:
         if len(_BLOCKS) >= _ENCODED_MAX:
             _BLOCKS.clear()
-        block = _BLOCKS[key] = (
-            b',"attributes":[' + b",".join([_attribute_bytes(k, v) for k, v in attrs.items()]) + b"]"
-        )
+        block = _BLOCKS[key] = _attributes_bytes(b"attributes", attrs)
     return block
 
 
@@ -142,22 +133,16 @@ def _lean_span_bytes(span: LeanSpan) -> bytes | None:
         if len(_NAMES) >= _ENCODED_MAX:
             _NAMES.clear()
         name_json = _NAMES[name] = orjson.dumps(name)
-    trace_id, span_id = span._hex or span.hex_ids()
+    trace_id, span_id = span.hex_ids()
     parent = span._parent
-    if parent is None:
-        parent_json, flags = b"", _HAS_IS_REMOTE
-    else:
-        parent_json = b',"parentSpanId":"%016x"' % span_id_of(parent)
-        flags = _HAS_IS_REMOTE | _IS_REMOTE if is_remote_of(parent) else _HAS_IS_REMOTE
+    parent_json = b',"parentSpanId":"%016x"' % span_id_of(parent) if parent is not None else b""
     status = span._status
     status_json = _UNSET_JSON if status is UNSET else _status_bytes(status)
     attrs = span._attrs
     attributes = _lean_attributes(attrs) if attrs else b""
-    # one format for the whole span; SpanKind's values are OTLP's less one (an enum member as a dict
-    # key hashes in Python)
-    kind = span._kind._value_ + 1
-    ids = (trace_id.encode(), span_id.encode(), parent_json, name_json, kind, start, end)
-    return _LEAN_SPAN % (*ids, attributes, status_json, flags)
+    # one format for the whole span
+    ids = (trace_id.encode(), span_id.encode(), parent_json, name_json, _kind(span._kind), start, end)
+    return _LEAN_SPAN % (*ids, attributes, status_json, _flags(parent))
 
 
 def _status_bytes(status: Status) -> bytes:
@@ -172,7 +157,13 @@ def _status_bytes(status: Status) -> bytes:
 
 
 def _flags(parent: SpanContext | None) -> int:
-    return _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
+    return _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and is_remote_of(parent) else _HAS_IS_REMOTE
+
+
+def _kind(kind: SpanKind) -> int:
+    """OTLP's number of a span kind: SpanKind's value plus one (not a dict keyed by the members: an
+    enum member hashes in Python)."""
+    return int(kind._value_) + 1
 
 
 def _event(event: Event) -> dict[str, Any]:
@@ -214,7 +205,7 @@ def _span_bytes(span: ReadableSpan) -> bytes:
         out.append(b',"parentSpanId":"%016x"' % parent.span_id)
     if span.name:
         out.append(b',"name":' + orjson.dumps(span.name))
-    out.append(b',"kind":%d' % _KIND[span.kind])
+    out.append(b',"kind":%d' % _kind(span.kind))
     if span.start_time:
         out.append(b',"startTimeUnixNano":"%d"' % span.start_time)
     if span.end_time:

@@ -182,12 +182,7 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         # the current span, read as get_current_span does; a LeanSpan's context without the ABC check
-        if context is not None:
-            current = context.get(_SPAN_KEY)
-        elif _CONTEXT_VAR is not None:
-            current = _CONTEXT_VAR.get().get(_SPAN_KEY)  # current_value, inline
-        else:
-            current = context_api.get_value(_SPAN_KEY)
+        current = context.get(_SPAN_KEY) if context is not None else current_value(_SPAN_KEY)
         parent: SpanContext | None = (
             current._span_context
             if type(current) is LeanSpan

@@ -154,7 +154,7 @@ def current_ids() -> tuple[str, str]:
     """(trace id, span id) of the current span in hex, zeros without one."""
     current = current_value(_SPAN_KEY)
     if type(current) is LeanSpan:  # not isinstance: an ABC's check is a call
-        return current._hex or current.hex_ids()
+        return current.hex_ids()
     span = trace.get_current_span()
     ctx = span.get_span_context()
     if not ctx.is_valid:
@@ -162,6 +162,8 @@ def current_ids() -> tuple[str, str]:
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
+#: an enum class's attribute goes through EnumType.__getattr__'s hook: read once
+_SERVER = SpanKind.SERVER
 #: trace flags in hex, by value (a format spec is parsed on every call)
 _FLAGS_HEX = [f"{n:02x}" for n in range(256)]
 #: the propagators at import: W3C trace context and baggage, unless OTEL_PROPAGATORS names others
@@ -202,21 +204,10 @@ def start_server_span(
     # no W3C header (a player): skip the propagators
     parent = propagate.extract(request, getter=_GETTER) if "traceparent" in request.headers else None
     method = request.method
-    name = _SPAN_NAMES.get((method, route))
-    if name is None:
-        if len(_SPAN_NAMES) >= 1024:  # routes are few; methods are whatever clients send
-            _SPAN_NAMES.clear()
-        name = _SPAN_NAMES[method, route] = f"{method} {route}"
     span = tracer.start_span(
-        name,
+        f"{method} {route}",
         context=parent,
         kind=_SERVER,
         attributes={"http.request.method": method, "http.route": route, "url.path": request.path},
     )
     return span, attach_span(span, parent)
-
-
-#: an enum class's attribute goes through EnumType.__getattr__'s hook: read once
-_SERVER = SpanKind.SERVER
-#: the server spans' names (``POST /play``) by method and route
-_SPAN_NAMES: dict[tuple[str, str], str] = {}
